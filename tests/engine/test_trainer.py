@@ -1,0 +1,60 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from tests.engine.toy_training import run
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_training_lowers_the_loss_and_selects_best_val(tmp_path):
+    result = run(tmp_path / "resume.pt", tmp_path / "m.jsonl", epochs=6)
+    losses = [h["loss"] for h in result.history]
+    assert losses[-1] < 0.5 * losses[0]
+    best = max(h["val_top1"] for h in result.history)
+    assert result.selected_metric == best > 90.0
+    lines = (tmp_path / "m.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == list(range(6))
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = run(tmp_path / "a.pt", tmp_path / "a.jsonl", epochs=4)
+    run(tmp_path / "b.pt", tmp_path / "b.jsonl", epochs=2)
+    resumed = run(tmp_path / "b.pt", tmp_path / "b.jsonl", epochs=4)
+    assert resumed.resumed_from == 2
+    for key, value in straight.state["model"].items():
+        torch.testing.assert_close(resumed.state["model"][key], value)
+    assert len((tmp_path / "b.jsonl").read_text().splitlines()) == 4
+
+
+def test_sigkill_mid_epoch_resumes_from_last_checkpoint(tmp_path):
+    """kill -9 during an epoch; started again, the job continues from its last finished
+    epoch instead of epoch 0."""
+    resume, metrics = tmp_path / "r.pt", tmp_path / "m.jsonl"
+    cmd = [sys.executable, str(HERE / "toy_training.py"), str(resume), str(metrics), "30", "0.02"]
+    env = {**os.environ, "PYTHONPATH": str(HERE.parents[1])}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        done = metrics.exists() and len(metrics.read_text().splitlines()) >= 2
+        if done and resume.exists():
+            break
+        time.sleep(0.02)
+    time.sleep(0.05)  # now inside a later epoch (each takes ~0.16 s)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    finished = torch.load(resume, weights_only=False)["epoch"]
+    assert 2 <= finished < 30
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["resumed_from"] == finished
+    assert report["epochs"] == 30
+    epochs = [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()]
+    assert epochs == list(range(30))

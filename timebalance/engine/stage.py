@@ -1,0 +1,54 @@
+"""What every training stage shares: logging, device and threads, seeds, code version."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from timebalance import __version__
+from timebalance.engine.device import configure_threads, select_device
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Log to stderr (a rule redirects it to its log file)."""
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+
+
+def start_stage(*, device: str = "auto", threads: int | None = None, seed: int = 0):
+    """Common start of a stage: logging, thread bound, global seeds, device."""
+    setup_logging()
+    configure_threads(threads)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    dev = select_device(device)
+    logging.getLogger("timebalance").info("device %s, threads %s", dev, torch.get_num_threads())
+    return dev
+
+
+def code_version(modules: Iterable[str] = ("",)) -> str:
+    """Package version + a short sha256 over the source of the given subpackages /
+    modules (paths relative to the package, e.g. "engine", "models/backbones.py").
+    Rules pass it as a param so editing a module reruns exactly the jobs using it."""
+    digest = hashlib.sha256()
+    for rel in sorted(modules):
+        target = PACKAGE_ROOT / rel
+        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+        for file in files:
+            digest.update(str(file.relative_to(PACKAGE_ROOT)).encode())
+            digest.update(file.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
