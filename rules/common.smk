@@ -5,7 +5,6 @@ from snakemake.utils import validate
 from timebalance import workflow as W
 from timebalance.engine.stage import code_version
 
-
 validate(config, schema="config.schema.yaml")
 W.check_config(config)
 

@@ -50,16 +50,16 @@ def labeled_list(wildcards):
 rule synthesize_dataset:
     output:
         root=directory(f"{R}/datasets/{{dataset}}"),
-    params:
-        settings=synthetic_settings,
-        code=code("synthesize"),
     log:
         f"{R}/logs/synthesize_dataset/{{dataset}}.log",
+    conda:
+        "../envs/data.yaml"
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/data.yaml"
+    params:
+        settings=synthetic_settings,
+        code=code("synthesize"),
     script:
         "../workflow_scripts/synthesize_dataset.py"
 
@@ -70,16 +70,16 @@ rule index_dataset:
     output:
         index=f"{R}/index/{{dataset}}.csv",
         classes=f"{R}/index/{{dataset}}.classes.txt",
-    params:
-        settings=index_params,
-        code=code("index"),
     log:
         f"{R}/logs/index_dataset/{{dataset}}.log",
+    conda:
+        "../envs/data.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/data.yaml"
+    params:
+        settings=index_params,
+        code=code("index"),
     script:
         "../workflow_scripts/index_dataset.py"
 
@@ -89,18 +89,18 @@ rule extract_frames:
         index=f"{R}/index/{{dataset}}.csv",
     output:
         shard=f"{R}/frames/{{dataset}}/shards/{{shard}}.csv",
-    params:
-        settings=frames_params,
-        frames_root=frames_root,
-        code=code("frames"),
     log:
         f"{R}/logs/extract_frames/{{dataset}}/{{shard}}.log",
+    conda:
+        "../envs/data.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=720,
-    conda:
-        "../envs/data.yaml"
+    params:
+        settings=frames_params,
+        frames_root=frames_root,
+        code=code("frames"),
     script:
         "../workflow_scripts/extract_frames.py"
 
@@ -110,16 +110,16 @@ rule frames_manifest:
         shards=shard_manifests,
     output:
         manifest=f"{R}/frames/{{dataset}}/manifest.csv",
-    params:
-        max_bad_fraction=max_bad_fraction,
-        code=code("frames"),
     log:
         f"{R}/logs/frames_manifest/{{dataset}}.log",
+    conda:
+        "../envs/data.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/data.yaml"
+    params:
+        max_bad_fraction=max_bad_fraction,
+        code=code("frames"),
     script:
         "../workflow_scripts/frames_manifest.py"
 
@@ -133,16 +133,16 @@ rule make_splits:
         val=f"{R}/splits/{{dataset}}/{{budget}}/seed{{seed}}/val.csv",
         test=f"{R}/splits/{{dataset}}/{{budget}}/seed{{seed}}/test.csv",
         summary=f"{R}/splits/{{dataset}}/{{budget}}/seed{{seed}}/splits.json",
+    log:
+        f"{R}/logs/make_splits/{{dataset}}_{{budget}}_seed{{seed}}.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         val_fraction=config["splits"]["val_fraction"],
         labeled_list=labeled_list,
         code=code("splits"),
-    log:
-        f"{R}/logs/make_splits/{{dataset}}_{{budget}}_seed{{seed}}.log",
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../envs/data.yaml"
     script:
         "../workflow_scripts/make_splits.py"

@@ -20,7 +20,10 @@ def eval_info(wildcards):
     if run.startswith("teachers/"):
         stage = {"finetune": config["finetune"], "pretrain": config["pretrain"]}
     else:
-        stage = {"student": W.student_variant(config, run), "pretrain": config["pretrain"]}
+        stage = {
+            "student": W.student_variant(config, run),
+            "pretrain": config["pretrain"],
+        }
     return {
         "model": run,
         "dataset": wildcards.dataset,
@@ -45,23 +48,23 @@ rule evaluate:
         classes=f"{R}/index/{{dataset}}.classes.txt",
     output:
         metrics=f"{R}/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.json",
+    log:
+        f"{R}/logs/evaluate/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.log",
+    benchmark:
+        f"{R}/benchmarks/evaluate/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=gpus,
     params:
         settings=eval_settings,
         info=eval_info,
         frames_root=frames_root,
         runtime=device_params,
         code=code("evaluate"),
-    log:
-        f"{R}/logs/evaluate/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.log",
-    benchmark:
-        f"{R}/benchmarks/evaluate/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.tsv"
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=gpus,
-    conda:
-        "../envs/train.yaml"
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -71,14 +74,14 @@ rule aggregate_seeds:
         runs=aggregate_inputs,
     output:
         result=f"{R}/{{dataset}}_{{budget}}/{{key}}.json",
-    params:
-        code=code("aggregate"),
     log:
         f"{R}/logs/aggregate_seeds/{{dataset}}_{{budget}}/{{key}}.log",
+    conda:
+        "../envs/data.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../envs/data.yaml"
+    params:
+        code=code("aggregate"),
     script:
         "../workflow_scripts/aggregate_seeds.py"

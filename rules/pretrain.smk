@@ -35,6 +35,17 @@ rule pretrain_teacher:
         manifest=manifest,
     output:
         weights=f"{R}/ssl/{{dataset}}/{{kind}}_n{{n}}_s{{ps}}.pt",
+    log:
+        f"{R}/logs/pretrain_teacher/{{dataset}}/{{kind}}_n{{n}}_s{{ps}}.log",
+    benchmark:
+        f"{R}/benchmarks/pretrain_teacher/{{dataset}}/{{kind}}_n{{n}}_s{{ps}}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=2880,
+        gpu=gpus,
     params:
         settings=pretrain_settings,
         frames_root=frames_root,
@@ -42,17 +53,6 @@ rule pretrain_teacher:
         metrics=f"{R}/metrics/ssl/{{dataset}}/{{kind}}_n{{n}}_s{{ps}}.jsonl",
         runtime=device_params,
         code=code("pretrain"),
-    log:
-        f"{R}/logs/pretrain_teacher/{{dataset}}/{{kind}}_n{{n}}_s{{ps}}.log",
-    benchmark:
-        f"{R}/benchmarks/pretrain_teacher/{{dataset}}/{{kind}}_n{{n}}_s{{ps}}.tsv"
-    threads: 2
-    resources:
-        mem_mb=16000,
-        runtime=2880,
-        gpu=gpus,
-    conda:
-        "../envs/train.yaml"
     script:
         "../workflow_scripts/pretrain_teacher.py"
 
@@ -64,21 +64,21 @@ rule cache_scores:
         t2=f"{R}/ssl/{{dataset}}/{{t2}}.pt",
     output:
         scores=f"{R}/scores/{{dataset}}/{{t1}}+{{t2}}.csv",
-    params:
-        settings=score_settings,
-        frames_root=frames_root,
-        runtime=device_params,
-        code=code("scores"),
     log:
         f"{R}/logs/cache_scores/{{dataset}}/{{t1}}+{{t2}}.log",
     benchmark:
         f"{R}/benchmarks/cache_scores/{{dataset}}/{{t1}}+{{t2}}.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=gpus,
-    conda:
-        "../envs/train.yaml"
+    params:
+        settings=score_settings,
+        frames_root=frames_root,
+        runtime=device_params,
+        code=code("scores"),
     script:
         "../workflow_scripts/cache_scores.py"

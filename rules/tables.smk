@@ -23,17 +23,17 @@ rule tables:
         md=f"{R}/tables/{{grid}}/{{table}}.md",
         csv=f"{R}/tables/{{grid}}/{{table}}.csv",
         tex=f"{R}/tables/{{grid}}/{{table}}.tex",
+    log:
+        f"{R}/logs/tables/{{grid}}/{{table}}.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         cells=table_cells,
         results=table_results,
         code=code("tables"),
-    log:
-        f"{R}/logs/tables/{{grid}}/{{table}}.log",
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    conda:
-        "../envs/data.yaml"
     script:
         "../workflow_scripts/tables.py"
 

@@ -50,6 +50,17 @@ rule finetune_teacher:
         pretrained=f"{R}/ssl/{{dataset}}/{{teacher}}.pt",
     output:
         weights=f"{R}/{{dataset}}_{{budget}}/seed{{seed}}/teachers/{{teacher}}.pt",
+    log:
+        f"{R}/logs/finetune_teacher/{{dataset}}_{{budget}}/seed{{seed}}/{{teacher}}.log",
+    benchmark:
+        f"{R}/benchmarks/finetune_teacher/{{dataset}}_{{budget}}/seed{{seed}}/{{teacher}}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=12000,
+        runtime=1440,
+        gpu=gpus,
     params:
         settings=finetune_settings,
         frames_root=frames_root,
@@ -57,17 +68,6 @@ rule finetune_teacher:
         metrics=f"{R}/metrics/{{dataset}}_{{budget}}/seed{{seed}}/teachers/{{teacher}}.jsonl",
         runtime=device_params,
         code=code("finetune"),
-    log:
-        f"{R}/logs/finetune_teacher/{{dataset}}_{{budget}}/seed{{seed}}/{{teacher}}.log",
-    benchmark:
-        f"{R}/benchmarks/finetune_teacher/{{dataset}}_{{budget}}/seed{{seed}}/{{teacher}}.tsv"
-    threads: 2
-    resources:
-        mem_mb=12000,
-        runtime=1440,
-        gpu=gpus,
-    conda:
-        "../envs/train.yaml"
     script:
         "../workflow_scripts/finetune_teacher.py"
 
@@ -77,6 +77,17 @@ rule train_student:
         unpack(student_inputs),
     output:
         weights=f"{R}/{{dataset}}_{{budget}}/seed{{seed}}/{{model}}.pt",
+    log:
+        f"{R}/logs/train_student/{{dataset}}_{{budget}}/seed{{seed}}/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/train_student/{{dataset}}_{{budget}}/seed{{seed}}/{{model}}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=2880,
+        gpu=gpus,
     params:
         settings=student_settings,
         frames_root=frames_root,
@@ -84,16 +95,5 @@ rule train_student:
         metrics=f"{R}/metrics/{{dataset}}_{{budget}}/seed{{seed}}/{{model}}.jsonl",
         runtime=device_params,
         code=code("student"),
-    log:
-        f"{R}/logs/train_student/{{dataset}}_{{budget}}/seed{{seed}}/{{model}}.log",
-    benchmark:
-        f"{R}/benchmarks/train_student/{{dataset}}_{{budget}}/seed{{seed}}/{{model}}.tsv"
-    threads: 2
-    resources:
-        mem_mb=16000,
-        runtime=2880,
-        gpu=gpus,
-    conda:
-        "../envs/train.yaml"
     script:
         "../workflow_scripts/train_student.py"

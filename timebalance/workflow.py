@@ -5,7 +5,6 @@ DAG of the whole paper grid builds in seconds and every rule is testable without
 from __future__ import annotations
 
 import re
-from typing import Any
 
 R = "results"
 TEACHER_KINDS = ("invariant", "distinctive")
@@ -19,24 +18,48 @@ CODE = {
     "frames": ["data/frames.py", "data/pipeline.py"],
     "splits": ["data/splits.py", "data/pipeline.py"],
     "pretrain": [
-        "methods/pretrain.py", "losses", "models", "engine", "data/clips.py",
-        "data/transforms.py", "data/pipeline.py",
+        "methods/pretrain.py",
+        "losses",
+        "models",
+        "engine",
+        "data/clips.py",
+        "data/transforms.py",
+        "data/pipeline.py",
     ],
     "scores": [
-        "methods/scores.py", "methods/timebalance.py", "models", "engine", "data/clips.py",
-        "data/transforms.py", "data/pipeline.py",
+        "methods/scores.py",
+        "methods/timebalance.py",
+        "models",
+        "engine",
+        "data/clips.py",
+        "data/transforms.py",
+        "data/pipeline.py",
     ],
     "finetune": [
-        "methods/student.py", "models", "engine", "data/clips.py", "data/transforms.py",
+        "methods/student.py",
+        "models",
+        "engine",
+        "data/clips.py",
+        "data/transforms.py",
         "data/splits.py",
     ],
     "student": [
-        "methods/student.py", "methods/timebalance.py", "losses", "models", "engine",
-        "data/clips.py", "data/transforms.py", "data/splits.py",
+        "methods/student.py",
+        "methods/timebalance.py",
+        "losses",
+        "models",
+        "engine",
+        "data/clips.py",
+        "data/transforms.py",
+        "data/splits.py",
     ],
     "evaluate": [
-        "engine/evaluate.py", "methods/student.py", "models", "data/clips.py",
-        "data/transforms.py", "data/splits.py",
+        "engine/evaluate.py",
+        "methods/student.py",
+        "models",
+        "data/clips.py",
+        "data/transforms.py",
+        "data/splits.py",
     ],
     "aggregate": ["report/aggregate.py"],
     "tables": ["report"],
@@ -105,7 +128,9 @@ def default_teachers(config: dict) -> list[str]:
 def parse_teacher(teacher: str) -> tuple[str, int, int]:
     m = TEACHER_ID.match(teacher)
     if not m:
-        raise ValueError(f"bad teacher id {teacher!r}: expected <invariant|distinctive>_n<k>_s<seed>")
+        raise ValueError(
+            f"bad teacher id {teacher!r}: expected <invariant|distinctive>_n<k>_s<seed>"
+        )
     return m.group(1), int(m.group(2)), int(m.group(3))
 
 
@@ -134,7 +159,12 @@ def student_variant(config: dict, model: str) -> dict:
     base.update(
         {
             k: st[k]
-            for k in ("ce_weight", "labeled_distill_weight", "unlabeled_distill_weight", "unlabeled_ratio")
+            for k in (
+                "ce_weight",
+                "labeled_distill_weight",
+                "unlabeled_distill_weight",
+                "unlabeled_ratio",
+            )
         }
     )
     return base
@@ -186,7 +216,8 @@ def table_inputs(config: dict, grid: str, name: str) -> dict[str, str]:
     if cells is None:
         raise ValueError(f"table {name!r} is not listed in tables.grids.{grid}")
     return {
-        f"{ds}|{b}|{key}": f"{R}/{ds}_{b}/{key}.json" for ds, b, key in required_results(name, cells)
+        f"{ds}|{b}|{key}": f"{R}/{ds}_{b}/{key}.json"
+        for ds, b, key in required_results(name, cells)
     }
 
 
@@ -197,11 +228,6 @@ def grid_results(config: dict, grid: str) -> list[str]:
         out += list(table_inputs(config, grid, name).values())
         out += [f"{R}/tables/{grid}/{name}.{ext}" for ext in ("md", "csv", "tex")]
     return sorted(set(out))
-
-
-def public(settings: dict[str, Any]) -> dict[str, Any]:
-    """Settings recorded into result files (plain JSON types only)."""
-    return {k: v for k, v in settings.items() if isinstance(v, str | int | float | bool | list | dict | None)}
 
 
 def demo_targets(config: dict) -> list[str]:

@@ -51,9 +51,7 @@ def invariant_loss(sparse: np.ndarray, dense: np.ndarray, temperature: float = 0
     return loss_ic2 + loss_ic1 / 4
 
 
-def local_local_loss(
-    dense: np.ndarray, temperature: float = 0.1, reduction: str = "mean"
-) -> float:
+def local_local_loss(dense: np.ndarray, temperature: float = 0.1, reduction: str = "mean") -> float:
     """Per video NT-Xent over its n timestamps, copy 0 vs copy 1; summed or averaged."""
     per_video = [nt_xent(dense[0, v], dense[1, v], temperature) for v in range(dense.shape[1])]
     return sum(per_video) if reduction == "sum" else sum(per_video) / len(per_video)

@@ -131,12 +131,15 @@ def evaluate_checkpoint(
     model = load_classifier(checkpoint, dev)
     names = [line for line in Path(class_names).read_text().splitlines() if line]
     dataset = EvalDataset(
-        read_split(test), frames_root, size=crop_size, clip_len=clip_len, stride=stride,
-        n_clips=n_clips, n_crops=n_crops,
+        read_split(test),
+        frames_root,
+        size=crop_size,
+        clip_len=clip_len,
+        stride=stride,
+        n_clips=n_clips,
+        n_crops=n_crops,
     )
-    probs, labels = video_probabilities(
-        model, dataset, dev, batch_size=batch_size, workers=workers
-    )
+    probs, labels = video_probabilities(model, dataset, dev, batch_size=batch_size, workers=workers)
     metrics = classification_metrics(probs, labels, names)
     ckpt = load_checkpoint(checkpoint)
     metrics.update(

@@ -93,7 +93,9 @@ def nt_xent(a: Tensor, b: Tensor, temperature: float = DEFAULT_TEMPERATURE) -> T
     return _nt_xent_batched(a, b, temperature)
 
 
-def invariant_loss(sparse: Tensor, dense: Tensor, temperature: float = DEFAULT_TEMPERATURE) -> Tensor:
+def invariant_loss(
+    sparse: Tensor, dense: Tensor, temperature: float = DEFAULT_TEMPERATURE
+) -> Tensor:
     """Temporally-invariant loss L_I as the authors run it.
 
     ``nt_xent(sparse[0], sparse[1])`` plus, divided by 4, the sum of

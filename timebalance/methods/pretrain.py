@@ -122,7 +122,9 @@ def pretrain_teacher(
 
     def step(batch):
         batch = to_device(batch, dev)
-        z_sparse, z_slices, z_dense = model(batch["sparse"], batch["dense"], with_slices=with_slices)
+        z_sparse, z_slices, z_dense = model(
+            batch["sparse"], batch["dense"], with_slices=with_slices
+        )
         loss = contrastive_objective(
             kind,
             z_sparse.float(),
@@ -161,7 +163,9 @@ def pretrain_teacher(
     state = result.state["model"]
     save_atomic(
         {
-            "model": {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")},
+            "model": {
+                k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")
+            },
             "head": {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")},
             "kind": kind,
             "backbone": backbone,

@@ -85,5 +85,8 @@ def cache_scores(
     write_text_atomic(table.to_csv(index=False, float_format="%.6f"), out)
     log.info(
         "scores of %d videos: mean s %.3f (invariant %.3f, distinctive %.3f)",
-        len(table), table["s"].mean(), table["s_invariant"].mean(), table["s_distinctive"].mean(),
+        len(table),
+        table["s"].mean(),
+        table["s_invariant"].mean(),
+        table["s_distinctive"].mean(),
     )

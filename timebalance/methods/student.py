@@ -82,11 +82,20 @@ def load_classifier(path: str | Path, device: torch.device) -> nn.Module:
 
 def _val_loader(val: pd.DataFrame, frames_root, clips: ClipSettings, device):
     dataset = ClipDataset(
-        val, frames_root, size=clips.crop_size, clip_len=clips.clip_len, stride=clips.stride,
-        train=False, seed=0,
+        val,
+        frames_root,
+        size=clips.crop_size,
+        clip_len=clips.clip_len,
+        stride=clips.stride,
+        train=False,
+        seed=0,
     )
     return epoch_loader(
-        dataset, batch_size=clips.batch_size, shuffle=False, seed=0, workers=clips.workers,
+        dataset,
+        batch_size=clips.batch_size,
+        shuffle=False,
+        seed=0,
+        workers=clips.workers,
         device=device,
     )(0)
 
@@ -131,8 +140,13 @@ def finetune_teacher(
     n_classes = _n_classes(lab, va)
     model = build_classifier(backbone, n_classes, pretrained).to(dev)
     train = ClipDataset(
-        lab, frames_root, size=cs.crop_size, clip_len=cs.clip_len, stride=cs.stride,
-        train=True, seed=seed,
+        lab,
+        frames_root,
+        size=cs.crop_size,
+        clip_len=cs.clip_len,
+        stride=cs.stride,
+        train=True,
+        seed=seed,
     )
     val_loader = _val_loader(va, frames_root, cs, dev)
 
@@ -144,7 +158,11 @@ def finetune_teacher(
         modules={"model": model},
         step_fn=step,
         batches=epoch_loader(
-            train, batch_size=cs.batch_size, shuffle=True, seed=seed, workers=cs.workers,
+            train,
+            batch_size=cs.batch_size,
+            shuffle=True,
+            seed=seed,
+            workers=cs.workers,
             device=dev,
         ),
         optim=OptimConfig(**optim),
@@ -155,7 +173,11 @@ def finetune_teacher(
         seed=seed,
     )
     _save_classifier(
-        out, result.state["model"], backbone=backbone, n_classes=n_classes, result=result,
+        out,
+        result.state["model"],
+        backbone=backbone,
+        n_classes=n_classes,
+        result=result,
         extra={"init": str(pretrained) if pretrained else "scratch", "code_version": code_version},
     )
 
@@ -209,9 +231,9 @@ def train_student(
     n_classes = _n_classes(lab, va)
     model = build_classifier(backbone, n_classes, init).to(dev)
     frozen = [load_classifier(t, dev) for t in teachers]
-    for t in frozen:
-        if t.classifier.out_features != n_classes:  # type: ignore[union-attr]
-            raise ValueError(f"a teacher predicts {t.classifier.out_features} classes, not {n_classes}")
+    for path, t in zip(teachers, frozen, strict=True):
+        if t.num_classes != n_classes:
+            raise ValueError(f"teacher {path} predicts {t.num_classes} classes, not {n_classes}")
 
     # One table of every training video the student sees: labeled first, then unlabeled.
     table = pd.concat([lab.assign(labeled=True), unl.assign(labeled=False)], ignore_index=True)
@@ -236,12 +258,15 @@ def train_student(
     use_unlabeled = bool(frozen) and sp.unlabeled_ratio > 0 and len(unl) > 0
     if use_unlabeled:
         # Unlabeled rows come after the labeled ones in `table`: shift their indices.
-        unl_set = ClipDataset(
-            unl, frames_root, seed=seed + 7919, return_label=False, **make
-        )
+        unl_set = ClipDataset(unl, frames_root, seed=seed + 7919, return_label=False, **make)
         unl_loader = epoch_loader(
-            unl_set, batch_size=cs.batch_size * sp.unlabeled_ratio, shuffle=True, seed=seed + 1,
-            workers=cs.workers, device=dev, drop_last=True,
+            unl_set,
+            batch_size=cs.batch_size * sp.unlabeled_ratio,
+            shuffle=True,
+            seed=seed + 1,
+            workers=cs.workers,
+            device=dev,
+            drop_last=True,
         )
         state = {"labeled": None}
 
@@ -293,7 +318,11 @@ def train_student(
         seed=seed,
     )
     _save_classifier(
-        out, result.state["model"], backbone=backbone, n_classes=n_classes, result=result,
+        out,
+        result.state["model"],
+        backbone=backbone,
+        n_classes=n_classes,
+        result=result,
         extra={
             "init": str(init) if init else "scratch",
             "teachers": [str(t) for t in teachers],

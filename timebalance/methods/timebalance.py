@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 from torch import Tensor
@@ -91,29 +91,18 @@ def mix_teachers(p_inv: Tensor, p_dist: Tensor, s: Tensor) -> Tensor:
     return w * p_inv + (1.0 - w) * p_dist
 
 
-@dataclass(frozen=True)
-class StudentLoss:
-    """The student objective and its unweighted terms (all scalar tensors).
+class StudentLoss(TypedDict):
+    """The student objective (``loss``) and its unweighted terms, all scalar tensors.
 
-    ``total = ce_weight * ce + labeled_distill_weight * labeled_distill
-    + unlabeled_distill_weight * unlabeled_distill``.
+    ``loss = ce_weight * ce + labeled_distill_weight * labeled_distill
+    + unlabeled_distill_weight * unlabeled_distill``. A plain dict, so a training step can
+    return it as is (the trainer back-propagates "loss" and logs every entry).
     """
 
-    total: Tensor
+    loss: Tensor
     ce: Tensor
     labeled_distill: Tensor
     unlabeled_distill: Tensor
-    n_labeled: int
-    n_unlabeled: int
-
-    def as_floats(self) -> dict[str, float]:
-        """Detached values for logging."""
-        return {
-            "loss": float(self.total.detach()),
-            "ce": float(self.ce.detach()),
-            "labeled_distill": float(self.labeled_distill.detach()),
-            "unlabeled_distill": float(self.unlabeled_distill.detach()),
-        }
 
 
 def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
@@ -145,7 +134,7 @@ def student_loss(
     For "l2" a sample's distillation is its mean squared error over the C classes, so each
     term equals ``MSELoss()`` on that subset, as in the authors' code, which draws labeled and
     unlabeled videos in separate batches. A term with no samples in the batch is 0 (still part
-    of the graph, so ``total.backward()`` works). With ``teacher_probs=None`` (student-only
+    of the graph, so ``loss.backward()`` works). With ``teacher_probs=None`` (student-only
     ablation) both distillation terms are 0.
 
     Args:
@@ -159,7 +148,8 @@ def student_loss(
         distill_kind: "l2", "kl" or "js" (see :func:`timebalance.losses.distillation_loss`).
 
     Returns:
-        StudentLoss with the weighted total and the three unweighted terms.
+        StudentLoss dict: "loss" (weighted total), "ce", "labeled_distill",
+        "unlabeled_distill" (unweighted terms).
     """
     if student_logits.ndim != 2:
         raise ValueError(f"student_logits must be B x C, got {tuple(student_logits.shape)}")
@@ -173,10 +163,10 @@ def student_loss(
         raise TypeError(f"labeled_mask must be a bool tensor, got {labeled_mask.dtype}")
     mask = labeled_mask.to(student_logits.device)
     labels = labels.to(student_logits.device).long()
-    n_labeled = int(mask.sum())
-    if n_labeled and not bool(((labels[mask] >= 0) & (labels[mask] < c)).all()):
+    bad = mask & ((labels < 0) | (labels >= c))
+    if bool(bad.any()):
         raise ValueError(
-            f"labels of labeled samples must lie in [0, {c}), got {labels[mask].tolist()}"
+            f"labels of labeled samples must lie in [0, {c}), got {labels[bad].tolist()}"
         )
     safe_labels = torch.where(mask, labels, torch.zeros_like(labels))
     ce = _masked_mean(F.cross_entropy(student_logits, safe_labels, reduction="none"), mask)
@@ -195,10 +185,5 @@ def student_loss(
         + unlabeled_distill_weight * unlabeled_distill
     )
     return StudentLoss(
-        total=total,
-        ce=ce,
-        labeled_distill=labeled_distill,
-        unlabeled_distill=unlabeled_distill,
-        n_labeled=n_labeled,
-        n_unlabeled=b - n_labeled,
+        loss=total, ce=ce, labeled_distill=labeled_distill, unlabeled_distill=unlabeled_distill
     )

@@ -19,6 +19,7 @@ parameters, for CPU demos and tests).
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import NamedTuple
@@ -98,9 +99,9 @@ class VideoBackbone(nn.Module):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {p}")
         reference = next(self.trunk.parameters())
-        self.classifier = nn.Sequential(
-            nn.Dropout(p), nn.Linear(self.feature_dim, num_classes)
-        ).to(device=reference.device, dtype=reference.dtype)
+        self.classifier = nn.Sequential(nn.Dropout(p), nn.Linear(self.feature_dim, num_classes)).to(
+            device=reference.device, dtype=reference.dtype
+        )
 
     def features(self, x: Tensor) -> Tensor:
         """Trunk feature map.
@@ -168,7 +169,10 @@ def _build_r3d18() -> tuple[nn.Module, int, float]:
 
 def _build_slow_r50() -> tuple[nn.Module, int, float]:
     # Only pytorchvideo.models: pytorchvideo.transforms imports a torchvision module that moved.
-    from pytorchvideo.models.resnet import create_resnet
+    # Its import scripts a helper with torch.jit, which recent torch flags as deprecated.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
+        from pytorchvideo.models.resnet import create_resnet
 
     # Slow-R50 as pytorchvideo.models.hub.slow_r50 builds it, minus the fixed-size head
     # (AvgPool3d (8, 7, 7) only fits 8 x 224 x 224 inputs); pooling here is adaptive.
@@ -270,4 +274,3 @@ __all__ = [
     "build_backbone",
     "count_parameters",
 ]
-

@@ -35,7 +35,13 @@ def aggregate_runs(runs: list[str | Path], out: str | Path, *, info: dict | None
     result["per_class_accuracy"] = {
         name: (
             float(np.mean(vals))
-            if (vals := [r["per_class_accuracy"][name] for r in loaded if r["per_class_accuracy"][name] is not None])
+            if (
+                vals := [
+                    r["per_class_accuracy"][name]
+                    for r in loaded
+                    if r["per_class_accuracy"][name] is not None
+                ]
+            )
             else None
         )
         for name in names

@@ -1,0 +1,444 @@
+"""Decode videos to JPEG frame folders with ffmpeg, sharded, with a manifest of what happened.
+
+Layout (read by ``data/clips.py``)::
+
+    <frames_root>/<video_id>/00001.jpg, 00002.jpg, ...   1-based, contiguous
+    <frames_root>/<video_id>/meta.json                    written last: the folder is complete
+
+``video_id`` is the index's ``video`` column without its extension. Each folder is decoded into
+``<parent>/.tmp-<name>.XXXXXXXX`` and renamed into place only on success, so a crash never
+leaves a half-written folder under its final name and a re-run redoes only missing videos.
+
+Every decoded frame becomes one JPEG (``-fps_mode passthrough`` plus renumbered timestamps), so
+``n_frames`` equals what ``ffmpeg -i X -f null -`` decodes: XviD/DivX AVIs with packed B-frames
+give one frame fewer than their packet count, H.264 MP4s with negative start timestamps or edit
+lists lose or duplicate nothing. Non-square pixels are resampled to the display aspect.
+
+Status of a video (the manifest's ``status``; ``reason`` says why):
+
+* ``ok``: decoded cleanly (``reason`` may quote decoder messages that did not lose frames);
+* ``truncated``: >= 1 frame decoded but the file ends early or is damaged (ffmpeg reports
+  "partial file", "Invalid data", corrupt packets, a non-zero exit, or an AVI decodes < 90% of
+  the frames its header declares). The frames decoded are KEPT and ``n_frames`` counts them: they
+  are real frames, the row is reported, ``merge_manifests`` does not count it as bad, and the
+  consumer decides whether to train on it (the contract uses only "ok" rows);
+* ``corrupt``: ffprobe/ffmpeg cannot open or decode it (no frame);
+* ``empty``: zero-byte file, no video stream, or no frame and no error;
+* ``missing``: no such file.
+Bad input never raises; only programmer errors (bad arguments, bad index) do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from pathlib import Path, PurePosixPath
+
+import ffmpeg
+import pandas as pd
+from PIL import Image
+
+MANIFEST_COLUMNS = [
+    *("video", "video_id", "label", "class_name", "subset"),
+    *("n_frames", "width", "height", "fps", "status", "reason"),
+]
+STATUSES = ("ok", "missing", "corrupt", "empty", "truncated")
+USABLE = frozenset({"ok", "truncated"})  # not counted as bad by merge_manifests
+META_NAME = "meta.json"
+META_VERSION = 1
+
+# Lower-case stderr fragments that mean frames were lost (the rest is reported, not judged).
+_TRUNCATION_MARKERS = (
+    "partial file",
+    "invalid data found",
+    "moov atom not found",
+    "packet corrupt",
+    "corrupt input packet",
+    "error while decoding stream",
+    "error splitting the input",
+    "invalid nal unit size",
+    "truncat",
+    "end of file",
+    "unexpected eof",
+)
+
+
+class ExtractionError(RuntimeError):
+    """Too many videos of a dataset could not be decoded (see ``merge_manifests``)."""
+
+
+@cache
+def _fps_mode_option() -> str:
+    """``-vsync`` became ``-fps_mode`` in ffmpeg 5.1 (and ``-vsync`` is deprecated there)."""
+    out = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout
+    m = re.match(r"ffmpeg version n?(\d+)\.(\d+)", out)
+    return "vsync" if m and (int(m[1]), int(m[2])) < (5, 1) else "fps_mode"
+
+
+def _even(x: float) -> int:
+    return max(2, 2 * round(x / 2))
+
+
+def _fraction(text: str | None) -> float:
+    """ "30000/1001" -> 29.97, "2:1" -> 2.0; "0/0", "0:1", "N/A", None -> 0."""
+    try:
+        num, _, den = (text or "").replace(":", "/").partition("/")
+        return float(num) / float(den or 1)
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+
+
+def _rotation(stream: dict) -> int:
+    """Display rotation in degrees (ffmpeg auto-rotates when decoding)."""
+    for side in stream.get("side_data_list", []):
+        if "rotation" in side:
+            return int(float(side["rotation"]))
+    return int(float(stream.get("tags", {}).get("rotate", 0)))
+
+
+def output_size(
+    width: int, height: int, sar: float, short_side: int | None
+) -> tuple[int, int] | None:
+    """Frame size to scale to, or None to keep the decoded frames as they are.
+
+    Square pixels: resize so the short side is ``short_side`` (aspect kept, even sizes).
+    Non-square pixels (``sar`` != 1) are resampled to the display aspect, keeping the height
+    when ``short_side`` is None.
+    """
+    display_w = width * (sar or 1.0)
+    if short_side is None:
+        return None if abs(display_w - width) < 0.5 else (_even(display_w), _even(height))
+    if display_w <= height:
+        return short_side + short_side % 2, _even(short_side * height / display_w)
+    return _even(short_side * display_w / height), short_side + short_side % 2
+
+
+def _result(status: str, reason: str, n=0, width=0, height=0, fps=float("nan")) -> dict:
+    return {
+        "n_frames": n,
+        "width": width,
+        "height": height,
+        "fps": fps,
+        "status": status,
+        "reason": reason,
+    }
+
+
+def _last_line(stderr: str) -> str:
+    """The most telling line of ffmpeg's stderr: the first that says data was lost, else the
+    last one."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    lost = [ln for ln in lines if any(m in ln.lower() for m in _TRUNCATION_MARKERS)]
+    return (lost or lines or ["no message"])[0 if lost else -1]
+
+
+def _probe(path: Path) -> tuple[dict | None, dict]:
+    """(first video stream or None, format) from ffprobe; raises ffmpeg.Error if unreadable."""
+    info = ffmpeg.probe(f"file:{path}", v="error")
+    videos = [s for s in info.get("streams", []) if s.get("codec_type") == "video"]
+    # Cover art in audio files is a "video" stream with attached_pic; it is not a video.
+    videos = [s for s in videos if not s.get("disposition", {}).get("attached_pic")]
+    return (videos[0] if videos else None), info.get("format", {})
+
+
+def _params(short_side: int | None, fps: float | None, quality: int) -> dict:
+    return {"short_side": short_side, "target_fps": fps, "quality": quality}
+
+
+def _validate(short_side: int | None, fps: float | None, quality: int) -> None:
+    if short_side is not None and short_side < 2:
+        raise ValueError(f"short_side={short_side}: must be None or >= 2 pixels")
+    if fps is not None and not fps > 0:
+        raise ValueError(f"fps={fps}: must be None (keep every frame) or > 0")
+    if not 1 <= quality <= 31:
+        raise ValueError(f"quality={quality}: JPEG -q:v ranges over 1 (best) .. 31")
+
+
+def _install(tmp: Path, out_dir: Path) -> None:
+    """Rename the finished ``tmp`` folder to ``out_dir``, replacing an older one."""
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".old-{out_dir.name}.", dir=out_dir.parent))
+        os.replace(out_dir, old / "x")
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, out_dir)
+
+
+def extract_frames(
+    video: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    short_side: int | None = None,
+    fps: float | None = None,
+    quality: int = 2,
+) -> dict:
+    """Decode ``video`` to ``out_dir/00001.jpg ...`` and report what happened.
+
+    Args:
+        video: the video file (any path; names may start with '-').
+        out_dir: the frame folder to (re)create; written atomically.
+        short_side: resize so the shorter side has this many pixels (None: keep the size).
+        fps: resample to this frame rate (None: keep every decoded frame).
+        quality: JPEG quality as ffmpeg's ``-q:v`` (1 best .. 31 worst).
+
+    Returns:
+        dict with ``n_frames`` (frames written), ``width``, ``height`` (of the written frames),
+        ``fps`` (of the source), ``status`` (see the module doc) and ``reason``. Videos that
+        yield no frame leave no ``out_dir`` (an older one is removed: it would be stale).
+    """
+    _validate(short_side, fps, quality)
+    path = Path(video).absolute()  # never starts with '-', so ffmpeg cannot take it for an option
+    out_dir = Path(out_dir).absolute()
+    result = _decode(path, out_dir, short_side, fps, quality)
+    if result["n_frames"] == 0 and out_dir.exists():
+        shutil.rmtree(out_dir)
+    return result
+
+
+def _decode(path: Path, out_dir: Path, short_side, fps, quality) -> dict:
+    if not path.exists():
+        return _result("missing", f"no such file: {path}")
+    if not path.is_file():
+        return _result("missing", f"not a regular file: {path}")
+    if path.stat().st_size == 0:
+        return _result("empty", "zero-byte file")
+    try:
+        stream, fmt = _probe(path)
+    except ffmpeg.Error as e:
+        return _result("corrupt", f"ffprobe: {_last_line(e.stderr.decode(errors='replace'))}")
+    if stream is None:
+        return _result("empty", f"no video stream (format {fmt.get('format_name', '?')})")
+    src_fps = _fraction(stream.get("avg_frame_rate")) or _fraction(stream.get("r_frame_rate"))
+    width, height = int(stream.get("width", 0)), int(stream.get("height", 0))
+    if _rotation(stream) % 180:
+        width, height = height, width
+    sar = _fraction(stream.get("sample_aspect_ratio")) or 1.0
+    size = output_size(width, height, sar, short_side)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}.", dir=out_dir.parent))
+    try:
+        v = ffmpeg.input(f"file:{path}")["v:0"]
+        if fps is not None:
+            v = v.filter("fps", fps=fps)
+        if size is not None:
+            v = v.filter("scale", size[0], size[1]).filter("setsar", 1)
+        # Renumber timestamps 0, 1, 2 ... (ms): frames with missing or non-increasing
+        # timestamps (negative-start H.264, odd MKVs) are neither dropped nor duplicated.
+        v = v.filter("settb", "1/1000").filter("setpts", "N")
+        pattern = str(tmp).replace("%", "%%") + "/%05d.jpg"
+        args = (
+            v.output(
+                f"file:{pattern}",
+                f="image2",
+                start_number=1,
+                enc_time_base="1/1000",
+                **{_fps_mode_option(): "passthrough", "q:v": quality},
+            )
+            .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+            .overwrite_output()
+            .compile()
+        )
+        proc = subprocess.run(args, capture_output=True, stdin=subprocess.DEVNULL, check=False)
+        stderr = proc.stderr.decode(errors="replace")
+        frames = sorted(p.name for p in tmp.glob("*.jpg"))
+        n = len(frames)
+        if n == 0:
+            shutil.rmtree(tmp)
+            if proc.returncode or stderr.strip():
+                return _result("corrupt", f"no frame decoded: {_last_line(stderr)}", fps=src_fps)
+            return _result("empty", "no frame decoded and no error", fps=src_fps)
+        if frames[-1] != f"{n:05d}.jpg":
+            raise RuntimeError(f"ffmpeg wrote non-contiguous frames for {path} into {tmp}")
+        status, reason = _judge(stderr, proc.returncode, n, stream, fmt, src_fps, fps)
+        with Image.open(tmp / frames[0]) as im:
+            out_w, out_h = im.size
+        result = _result(status, reason, n, out_w, out_h, src_fps)
+        meta = {"version": META_VERSION, "video": str(path), **result}
+        meta.update(_params(short_side, fps, quality))
+        (tmp / META_NAME).write_text(json.dumps(meta, indent=1) + "\n")
+        _install(tmp, out_dir)
+        return result
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _judge(stderr, returncode, n, stream, fmt, src_fps, fps) -> tuple[str, str]:
+    """("ok" | "truncated", reason) for a video that yielded ``n`` >= 1 frames."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    lost = [ln for ln in lines if any(m in ln.lower() for m in _TRUNCATION_MARKERS)]
+    if returncode:
+        return "truncated", f"ffmpeg exit {returncode} after {n} frames: {_last_line(stderr)}"
+    if lost:
+        return "truncated", f"{n} frames decoded, then: {lost[0]}"
+    # AVI headers declare the real frame count (MP4 edit lists may legitimately hide frames).
+    declared = int(stream.get("nb_frames", 0) or 0) if "avi" in fmt.get("format_name", "") else 0
+    if declared and fps and src_fps:
+        declared = round(declared * fps / src_fps)
+    if declared and n < 0.9 * declared - 2:
+        return "truncated", f"decoded {n} of the {declared} frames the AVI header declares"
+    return "ok", f"decoder messages (no frame lost): {lines[0]}" if lines else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Shards and manifests
+
+
+def video_id_of(video: str) -> str:
+    """The index's ``video`` (relative POSIX path) without its extension."""
+    p = PurePosixPath(video)
+    if p.is_absolute() or ".." in p.parts or not p.name:
+        raise ValueError(
+            f"video {video!r}: index paths must be relative to the dataset root, without '..'"
+        )
+    return str(p.with_suffix("")) if p.suffix else str(p)
+
+
+def shard_of(video_id: str, n_shards: int) -> int:
+    """Shard (0..n_shards-1) of a video: a fixed hash of its id, so the assignment does not
+    depend on other videos, the index order or PYTHONHASHSEED."""
+    if n_shards < 1:
+        raise ValueError(f"n_shards={n_shards}: must be >= 1")
+    return int(hashlib.sha1(video_id.encode("utf-8")).hexdigest()[:8], 16) % n_shards
+
+
+def _reuse(out_dir: Path, params: dict) -> dict | None:
+    """The recorded result of a complete earlier extraction with the same parameters."""
+    try:
+        meta = json.loads((out_dir / META_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("version") != META_VERSION or any(meta.get(k) != v for k, v in params.items()):
+        return None
+    if not (out_dir / f"{meta['n_frames']:05d}.jpg").is_file():
+        return None
+    return {k: meta[k] for k in ("n_frames", "width", "height", "fps", "status", "reason")}
+
+
+def extract_shard(
+    index: pd.DataFrame,
+    root: str | os.PathLike,
+    frames_root: str | os.PathLike,
+    shard: int,
+    n_shards: int,
+    *,
+    short_side: int | None,
+    fps: float | None,
+    quality: int = 2,
+    skip_existing: bool = True,
+    workers: int = 1,
+) -> pd.DataFrame:
+    """Extract the frames of the index's videos that fall in ``shard`` (see ``shard_of``).
+
+    Args:
+        index: columns video (relative to ``root``), label, class_name, subset.
+        root: the directory the ``video`` paths are relative to.
+        frames_root: frames go to ``frames_root/<video_id>/``.
+        skip_existing: reuse folders whose meta.json records the same parameters.
+        workers: videos decoded at once (threads driving ffmpeg subprocesses).
+
+    Returns:
+        manifest rows (``MANIFEST_COLUMNS``) of this shard, sorted by video.
+    """
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard={shard}: must be in 0..{n_shards - 1} (n_shards={n_shards})")
+    missing = {"video", "label", "class_name", "subset"} - set(index.columns)
+    if missing:
+        raise ValueError(f"index lacks columns {sorted(missing)}; see data/index.read_index")
+    _validate(short_side, fps, quality)
+    rows = index[["video", "label", "class_name", "subset"]].copy()
+    rows["video_id"] = [video_id_of(v) for v in rows["video"]]
+    dup = rows["video_id"][rows["video_id"].duplicated()]
+    if len(dup):
+        raise ValueError(f"index has videos with the same id (path minus extension): {list(dup)}")
+    rows = rows[[shard_of(v, n_shards) == shard for v in rows["video_id"]]]
+    rows = rows.sort_values("video", kind="stable").reset_index(drop=True)
+    root, frames_root = Path(root).absolute(), Path(frames_root).absolute()
+    params = _params(short_side, fps, quality)
+
+    def one(row) -> dict:
+        out_dir = frames_root / row.video_id
+        found = _reuse(out_dir, params) if skip_existing else None
+        return found or extract_frames(root / row.video, out_dir, short_side, fps, quality)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(one, rows.itertuples(index=False)))
+    out = pd.concat([rows, pd.DataFrame(results, index=rows.index)], axis=1)
+    return out.reindex(columns=MANIFEST_COLUMNS) if len(out) else _empty_manifest()
+
+
+def _empty_manifest() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in MANIFEST_COLUMNS})
+
+
+def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a manifest CSV; text stays text (a class called "NA" is not a missing value)."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = set(MANIFEST_COLUMNS) - set(df.columns)
+    if missing:
+        raise ValueError(f"{path}: not a frame manifest, lacks columns {sorted(missing)}")
+    for col in ("label", "n_frames", "width", "height"):
+        df[col] = pd.to_numeric(df[col]).astype("int64")
+    df["fps"] = pd.to_numeric(df["fps"], errors="coerce")
+    return df
+
+
+def write_manifest_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write ``df`` as CSV (manifest columns first) via a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cols = [c for c in MANIFEST_COLUMNS if c in df.columns]
+    cols += [c for c in df.columns if c not in cols]
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            df[cols].to_csv(f, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def merge_manifests(
+    parts: list[pd.DataFrame | str | os.PathLike],
+    out_csv: str | os.PathLike,
+    *,
+    max_bad_fraction: float,
+) -> pd.DataFrame:
+    """Concatenate shard manifests, sort by video and write ``out_csv`` atomically.
+
+    Raises:
+        ExtractionError: more than ``max_bad_fraction`` of the videos have a status outside
+            {"ok", "truncated"} (the message names them and why); nothing is written then.
+        ValueError: a video appears in two parts, or there are no videos at all.
+    """
+    frames = [p if isinstance(p, pd.DataFrame) else read_manifest(p) for p in parts]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        raise ValueError(f"no manifest rows to merge into {out_csv} ({len(parts)} parts)")
+    df = pd.concat(frames, ignore_index=True)
+    dup = df["video"][df["video"].duplicated()]
+    if len(dup):
+        raise ValueError(f"videos in more than one shard manifest: {sorted(set(dup))[:20]}")
+    df = df.sort_values("video", kind="stable").reset_index(drop=True)
+    bad = df[~df["status"].isin(USABLE)]
+    if len(bad) > max_bad_fraction * len(df):
+        shown = "\n".join(
+            f"  {r.video}: {r.status} ({r.reason})" for r in bad.head(20).itertuples()
+        )
+        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise ExtractionError(
+            f"{len(bad)} of {len(df)} videos could not be decoded ({len(bad) / len(df):.1%} > "
+            f"max_bad_fraction {max_bad_fraction:.1%}):\n{shown}{more}\nFix or remove these "
+            "files, or raise max_bad_fraction in the config."
+        )
+    write_manifest_atomic(df, out_csv)
+    return df

@@ -1,0 +1,127 @@
+"""The data stages as the rules call them: each reads and writes files, the logic lives in
+index.py, synthetic.py, frames.py and splits.py."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from timebalance.engine.checkpoint import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+USABLE = ("ok", "truncated")
+
+
+def write_index(
+    *, fmt: str, root: str | Path, split: int, options: dict, out: str | Path, classes: str | Path
+) -> pd.DataFrame:
+    """Read the annotation files (videos need not exist yet) into `out` (CSV) and the class
+    names, one per line in label order, into `classes`."""
+    from timebalance.data.index import class_names, read_index
+
+    index = read_index(fmt, root, split=split, **(options or {}))
+    write_text_atomic("\n".join(class_names(index)) + "\n", classes)
+    write_text_atomic(index.to_csv(index=False), out)
+    log.info("%s: %d train / %d test videos, %d classes", root, *_counts(index))
+    return index
+
+
+def _counts(index: pd.DataFrame) -> tuple[int, int, int]:
+    return (
+        int((index["subset"] == "train").sum()),
+        int((index["subset"] == "test").sum()),
+        int(index["label"].nunique()),
+    )
+
+
+def extract_shard_csv(
+    *,
+    index: str | Path,
+    root: str | Path,
+    frames_root: str | Path,
+    shard: int,
+    n_shards: int,
+    out: str | Path,
+    short_side: int | None,
+    fps: float | None,
+    quality: int,
+    workers: int = 1,
+) -> pd.DataFrame:
+    """Extract the frames of one shard's videos; write its manifest rows to `out`."""
+    from timebalance.data.frames import extract_shard
+
+    table = pd.read_csv(index, keep_default_na=False)
+    rows = extract_shard(
+        table,
+        root,
+        frames_root,
+        shard,
+        n_shards,
+        short_side=short_side,
+        fps=fps,
+        quality=quality,
+        workers=workers,
+    )
+    write_text_atomic(rows.to_csv(index=False), out)
+    bad = rows[~rows["status"].isin(USABLE)]
+    log.info("shard %d/%d: %d videos, %d unusable", shard, n_shards, len(rows), len(bad))
+    for _, row in bad.iterrows():
+        log.warning("%s: %s (%s)", row["video"], row["status"], row["reason"])
+    return rows
+
+
+def merge_shards(*, shards: list[str | Path], out: str | Path, max_bad_fraction: float) -> None:
+    from timebalance.data.frames import merge_manifests
+
+    merge_manifests(list(shards), out, max_bad_fraction=max_bad_fraction)
+
+
+def read_manifest(manifest: str | Path) -> pd.DataFrame:
+    table = pd.read_csv(manifest, keep_default_na=False)
+    needed = {"video_id", "label", "subset", "n_frames", "status"}
+    if missing := needed - set(table.columns):
+        raise ValueError(f"{manifest} is not a frames manifest: missing columns {sorted(missing)}")
+    return table
+
+
+def training_videos(manifest: str | Path) -> pd.DataFrame:
+    """Every usable training video (labels are carried along but unused by SSL stages)."""
+    table = read_manifest(manifest)
+    train = table[(table["subset"] == "train") & table["status"].isin(USABLE)]
+    if train.empty:
+        raise ValueError(f"{manifest} lists no usable training video")
+    return train[["video_id", "label", "n_frames"]].sort_values("video_id").reset_index(drop=True)
+
+
+def write_split_lists(
+    *,
+    manifest: str | Path,
+    out_dir: str | Path,
+    budget: str,
+    seed: int,
+    val_fraction: float,
+    labeled_list: str | Path | None = None,
+) -> dict:
+    from timebalance.data.splits import make_splits, write_splits
+
+    splits = make_splits(
+        read_manifest(manifest),
+        budget=budget,
+        seed=seed,
+        val_fraction=val_fraction,
+        labeled_list=labeled_list,
+    )
+    return write_splits(splits, out_dir, budget=budget, seed=seed)
+
+
+def synthesize(*, root: str | Path, settings: dict, listing: str | Path | None = None) -> None:
+    """Generate the embedded synthetic dataset at `root` (UCF101 layout)."""
+    from timebalance.data.synthetic import synthesize_dataset
+
+    table = synthesize_dataset(root, **settings)
+    if listing is not None:
+        write_text_atomic(table.to_csv(index=False), listing)
+    log.info("synthesized %d videos at %s", len(table), root)
