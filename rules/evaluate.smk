@@ -32,6 +32,7 @@ def eval_info(wildcards):
         "config": {
             "schedule": config["schedule"],
             "backbone": W.dataset(config, wildcards.dataset).get("backbone", "r3d18"),
+            "crop_size": W.crop_size(config),
             **stage,
         },
     }

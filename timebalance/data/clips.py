@@ -1,0 +1,372 @@
+"""Torch datasets that read extracted JPEG frames: pretraining samples, training clips,
+evaluation views and the clips behind the temporal-similarity score.
+
+Frames live at ``<frames_root>/<video_id>/00001.jpg ...`` (1-based); indices here are 0-based
+and frame ``i`` is file ``i + 1``. Only the frames a sample needs are read, each once, and
+decoded with libjpeg-turbo (``torchvision.io.decode_jpeg``, batched).
+
+Temporal sampling is done by pure functions of ``n_frames`` (unit tested). A clip that runs past
+the end of a video is never dropped: its indices wrap around (``short_video="loop"``:
+0 1 2 0 1 2 ...) or reflect (``"mirror"``: 0 1 2 1 0 1 ...). Loop is the default: it keeps the
+forward direction of time, which the temporally-distinctive objectives depend on.
+
+Randomness: item ``i`` of epoch ``e`` draws from generators seeded by ``(seed, e, i)`` only, so
+samples are reproducible and independent of the DataLoader's worker count and order; call
+``set_epoch`` before each epoch (``engine.loader.epoch_loader`` does).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+from torchvision.io import ImageReadMode, decode_jpeg, read_file
+
+from timebalance.data.splits import read_split
+from timebalance.data.transforms import CROPS, ClipAugment, EvalTransform
+
+SHORT_VIDEO_MODES = ("loop", "mirror")
+
+
+# ---------------------------------------------------------------- temporal indices (pure)
+def pad_indices(indices: np.ndarray, n_frames: int, mode: str = "loop") -> np.ndarray:
+    """Map 0-based indices (>= 0, possibly >= ``n_frames``) into ``[0, n_frames)``:
+    "loop" wraps around, "mirror" reflects at both ends without repeating the end frames."""
+    if n_frames < 1:
+        raise ValueError(f"n_frames must be >= 1, got {n_frames}")
+    if mode not in SHORT_VIDEO_MODES:
+        raise ValueError(f"short_video must be one of {SHORT_VIDEO_MODES}, got {mode!r}")
+    idx = np.asarray(indices, dtype=np.int64)
+    if idx.size and idx.min() < 0:
+        raise ValueError(f"frame indices must be >= 0, got {idx.min()}")
+    if mode == "loop" or n_frames == 1:
+        return idx % n_frames
+    period = 2 * (n_frames - 1)
+    r = idx % period
+    return np.where(r < n_frames, r, period - r)
+
+
+def clip_indices(
+    n_frames: int, clip_len: int, stride: int, start: int, short_video: str = "loop"
+) -> np.ndarray:
+    """0-based frame indices of the clip ``start, start + stride, ...`` (``clip_len`` frames),
+    padded into the video with ``short_video`` where it runs past the end."""
+    if clip_len < 1 or stride < 1 or start < 0:
+        raise ValueError(f"need clip_len >= 1, stride >= 1, start >= 0; got {clip_len}, "
+                         f"{stride}, {start}")
+    raw = start + stride * np.arange(clip_len, dtype=np.int64)
+    return pad_indices(raw, n_frames, short_video)
+
+
+def span(clip_len: int, stride: int) -> int:
+    """Frames covered by a clip from its first to its last frame."""
+    return (clip_len - 1) * stride + 1
+
+
+def random_start(n_frames: int, length: int, rng: np.random.Generator) -> int:
+    """Uniform start of a ``length``-frame window; 0 when the video is shorter (padded)."""
+    return int(rng.integers(0, n_frames - length + 1)) if n_frames > length else 0
+
+
+def centre_start(n_frames: int, length: int) -> int:
+    """Start of the window of ``length`` frames at the video's centre (0 if shorter)."""
+    return max(0, (n_frames - length) // 2)
+
+
+def uniform_starts(n_frames: int, length: int, n_clips: int) -> np.ndarray:
+    """Starts of ``n_clips`` windows spaced uniformly from the first to the last possible
+    start (the first and last clips touch the video's ends); all 0 if the video is shorter."""
+    last = max(0, n_frames - length)
+    return np.rint(np.linspace(0, last, n_clips)).astype(np.int64)
+
+
+def pretrain_indices(
+    n_frames: int,
+    n_clips: int,
+    clip_len: int,
+    sparse_stride: int,
+    start: int,
+    short_video: str = "loop",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frames of one pretraining sample in a window of ``n_clips * clip_len`` frames at
+    ``start``: the sparse clip (``clip_len``, every ``sparse_stride``-th frame of the window)
+    and the dense clips (``n_clips x clip_len``, consecutive frames tiling the window). With
+    ``sparse_stride == n_clips``, sparse frames ``[t * clip_len / n, (t+1) * clip_len / n)``
+    fall inside dense clip ``t``, so the backbone's temporal slice t lines up with it."""
+    window = n_clips * clip_len
+    if span(clip_len, sparse_stride) > window:
+        raise ValueError(
+            f"the sparse clip ({clip_len} frames, stride {sparse_stride}) does not fit in the "
+            f"window of {n_clips} x {clip_len} frames; use sparse_stride <= {n_clips}"
+        )
+    sparse = clip_indices(n_frames, clip_len, sparse_stride, start, short_video)
+    dense = np.stack(
+        [clip_indices(n_frames, clip_len, 1, start + k * clip_len, short_video)
+         for k in range(n_clips)]
+    )
+    return sparse, dense
+
+
+# ---------------------------------------------------------------- frame reading
+def read_frames(frames_dir: Path, indices: np.ndarray, *, video: str = "") -> torch.Tensor:
+    """Decode the 0-based ``indices`` of a frame folder: uint8 len(indices) x 3 x H x W.
+    Each distinct frame is read and decoded once.
+
+    Raises:
+        FileNotFoundError: a frame file is missing (names the video and its folder).
+        ValueError: a frame cannot be decoded or frames differ in size.
+    """
+    unique, inverse = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
+    data = []
+    for i in unique.tolist():
+        path = frames_dir / f"{i + 1:05d}.jpg"
+        try:
+            data.append(read_file(str(path)))
+        except RuntimeError as err:
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"video {video!r}: frame {path.name} is missing in {frames_dir} (its list "
+                    "says it has more frames); re-run frame extraction for this video"
+                ) from None
+            raise ValueError(f"video {video!r}: cannot read {path}: {err}") from err
+    try:
+        decoded = decode_jpeg(data, mode=ImageReadMode.RGB)
+        frames = torch.stack(decoded)
+    except RuntimeError as err:
+        raise ValueError(f"video {video!r}: cannot decode the frames in {frames_dir}: {err}") from err
+    return frames[torch.from_numpy(inverse.reshape(-1))]
+
+
+# ---------------------------------------------------------------- datasets
+def item_seed(seed: int, epoch: int, index: int) -> int:
+    """A 63-bit seed that depends on (seed, epoch, index) only."""
+    state = np.random.SeedSequence([seed, epoch, index]).generate_state(2, dtype=np.uint32)
+    return int(state[0]) << 31 ^ int(state[1])
+
+
+class _FrameDataset(Dataset):
+    """Common part: the video list, the frame folders, the per-item random streams."""
+
+    def __init__(
+        self,
+        items: pd.DataFrame | str | Path,
+        frames_root: str | Path,
+        *,
+        seed: int = 0,
+        short_video: str = "loop",
+        need_label: bool = False,
+    ) -> None:
+        table = read_split(items) if isinstance(items, str | Path) else items
+        need = ["video_id", "n_frames", *(["label"] if need_label else [])]
+        if missing := [c for c in need if c not in table.columns]:
+            raise ValueError(f"video list lacks columns {missing} (has {list(table.columns)})")
+        if short_video not in SHORT_VIDEO_MODES:
+            raise ValueError(f"short_video must be one of {SHORT_VIDEO_MODES}, got {short_video!r}")
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+        self.frames_root = Path(frames_root)
+        self.video_ids = table["video_id"].astype(str).tolist()
+        self.n_frames = table["n_frames"].astype("int64").tolist()
+        self.labels = table["label"].astype("int64").tolist() if "label" in table else None
+        empty = [v for v, n in zip(self.video_ids, self.n_frames, strict=True) if n < 1]
+        if empty:
+            raise ValueError(
+                f"{len(empty)} video(s) have no frames, e.g. {empty[0]!r} in "
+                f"{self.frames_root / empty[0]}; drop them from the list (status != ok)"
+            )
+        self.seed, self.short_video, self.epoch = int(seed), short_video, 0
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the random streams of ``epoch`` (call before building its DataLoader)."""
+        self.epoch = int(epoch)
+
+    def rngs(self, index: int) -> tuple[np.random.Generator, torch.Generator]:
+        """(numpy generator for temporal sampling, torch generator for augmentation)."""
+        s = item_seed(self.seed, self.epoch, index)
+        return np.random.default_rng(s), torch.Generator().manual_seed(s)
+
+    def frames(self, index: int, indices: np.ndarray) -> torch.Tensor:
+        vid = self.video_ids[index]
+        return read_frames(self.frames_root / vid, indices, video=vid)
+
+
+class PretrainDataset(_FrameDataset):
+    """TCLR-style pretraining samples (DESIGN "Method facts").
+
+    Per video a window of ``n_clips * clip_len`` frames at a random start; ``n_clips`` dense
+    clips of ``clip_len`` consecutive frames tile it; one sparse clip of ``clip_len`` frames
+    (every ``sparse_stride``-th, default ``n_clips``, so it spans the window) covers it. Each
+    clip gets two independently augmented copies.
+
+    Returns {"sparse": float 2 x 3 x T x S x S, "dense": float 2 x n x 3 x T x S x S,
+    "index": int} with T = ``clip_len``, S = ``size``.
+    """
+
+    def __init__(
+        self,
+        items: pd.DataFrame | str | Path,
+        frames_root: str | Path,
+        *,
+        size: int = 112,
+        n_clips: int = 4,
+        clip_len: int = 16,
+        sparse_stride: int | None = None,
+        seed: int = 0,
+        short_video: str = "loop",
+        augment: ClipAugment | None = None,
+    ) -> None:
+        super().__init__(items, frames_root, seed=seed, short_video=short_video)
+        if n_clips < 1 or clip_len < 1:
+            raise ValueError(f"need n_clips >= 1 and clip_len >= 1, got {n_clips}, {clip_len}")
+        self.n_clips, self.clip_len = n_clips, clip_len
+        self.sparse_stride = n_clips if sparse_stride is None else sparse_stride
+        pretrain_indices(self.n_clips * clip_len, n_clips, clip_len, self.sparse_stride, 0)
+        self.augment = augment or ClipAugment(size)
+
+    def __getitem__(self, index: int) -> dict:
+        rng, g = self.rngs(index)
+        n = self.n_frames[index]
+        start = random_start(n, self.n_clips * self.clip_len, rng)
+        sparse, dense = pretrain_indices(
+            n, self.n_clips, self.clip_len, self.sparse_stride, start, self.short_video
+        )
+        frames = self.frames(index, np.concatenate([sparse, dense.ravel()]))
+        sparse_frames, dense_frames = frames[: self.clip_len], frames[self.clip_len :]
+        dense_frames = dense_frames.view(self.n_clips, self.clip_len, *frames.shape[1:])
+        copies_sparse = [self.augment(sparse_frames, g) for _ in range(2)]
+        copies_dense = [
+            torch.stack([self.augment(clip, g) for clip in dense_frames]) for _ in range(2)
+        ]
+        return {
+            "sparse": torch.stack(copies_sparse),
+            "dense": torch.stack(copies_dense),
+            "index": index,
+        }
+
+
+class ClipDataset(_FrameDataset):
+    """One clip per video for supervised / semi-supervised training.
+
+    ``train=True``: a random start (uniform over the video) and ``ClipAugment``;
+    ``train=False``: the centre clip and the centre crop (deterministic; validation).
+    Returns {"clip": float 3 x T x S x S, "label": int (-1 when ``return_label`` is False),
+    "index": int}. Teachers take the same "clip" tensor as the student.
+    """
+
+    def __init__(
+        self,
+        items: pd.DataFrame | str | Path,
+        frames_root: str | Path,
+        *,
+        size: int = 112,
+        clip_len: int = 8,
+        stride: int = 2,
+        train: bool = True,
+        seed: int = 0,
+        return_label: bool = True,
+        short_video: str = "loop",
+        augment: ClipAugment | None = None,
+    ) -> None:
+        super().__init__(
+            items, frames_root, seed=seed, short_video=short_video, need_label=return_label
+        )
+        clip_indices(1, clip_len, stride, 0)  # validate
+        self.clip_len, self.stride, self.train = clip_len, stride, train
+        self.return_label = return_label
+        self.augment = augment or ClipAugment(size)
+        self.eval_transform = EvalTransform(size, "center")
+
+    def __getitem__(self, index: int) -> dict:
+        rng, g = self.rngs(index)
+        n, length = self.n_frames[index], span(self.clip_len, self.stride)
+        start = random_start(n, length, rng) if self.train else centre_start(n, length)
+        idx = clip_indices(n, self.clip_len, self.stride, start, self.short_video)
+        frames = self.frames(index, idx)
+        clip = self.augment(frames, g) if self.train else self.eval_transform(frames)
+        label = self.labels[index] if self.return_label and self.labels is not None else -1
+        return {"clip": clip, "label": label, "index": index}
+
+
+class EvalDataset(_FrameDataset):
+    """The test protocol: ``n_clips`` uniformly spaced clips x ``n_crops`` spatial crops
+    (3: left, center, right along the long side; 1: center), views ordered clip-major.
+
+    Returns {"clips": float (n_clips * n_crops) x 3 x T x S x S, "label": int, "index": int}.
+    """
+
+    def __init__(
+        self,
+        items: pd.DataFrame | str | Path,
+        frames_root: str | Path,
+        *,
+        size: int = 112,
+        clip_len: int = 8,
+        stride: int = 2,
+        n_clips: int = 10,
+        n_crops: int = 3,
+        short_video: str = "loop",
+    ) -> None:
+        super().__init__(items, frames_root, short_video=short_video, need_label=True)
+        if n_crops not in (1, 3) or n_clips < 1:
+            raise ValueError(f"need n_clips >= 1 and n_crops in (1, 3), got {n_clips}, {n_crops}")
+        clip_indices(1, clip_len, stride, 0)  # validate
+        self.clip_len, self.stride, self.n_clips = clip_len, stride, n_clips
+        self.crops = CROPS if n_crops == 3 else ("center",)
+        self.transform = EvalTransform(size, "center")
+
+    def __getitem__(self, index: int) -> dict:
+        n = self.n_frames[index]
+        starts = uniform_starts(n, span(self.clip_len, self.stride), self.n_clips)
+        idx = np.stack(
+            [clip_indices(n, self.clip_len, self.stride, int(s), self.short_video) for s in starts]
+        )
+        # Resize each distinct frame once, then gather the clips and cut the crops.
+        unique, inverse = np.unique(idx, return_inverse=True)
+        prepared = self.transform.prepare(self.frames(index, unique))
+        views = [
+            self.transform.crop_view(prepared[torch.from_numpy(row)], crop)
+            for row in inverse.reshape(idx.shape)
+            for crop in self.crops
+        ]
+        return {"clips": torch.stack(views), "label": self.labels[index], "index": index}
+
+
+class ScoreDataset(_FrameDataset):
+    """Deterministic clips for the temporal-similarity score: ``n_clips`` consecutive clips of
+    ``clip_len`` frames tiling the window at the video's centre, centre crop, no augmentation.
+
+    Returns {"clips": float n x 3 x T x S x S, "index": int}.
+    """
+
+    def __init__(
+        self,
+        items: pd.DataFrame | str | Path,
+        frames_root: str | Path,
+        *,
+        size: int = 112,
+        n_clips: int = 4,
+        clip_len: int = 16,
+        seed: int = 0,
+        short_video: str = "loop",
+    ) -> None:
+        super().__init__(items, frames_root, seed=seed, short_video=short_video)
+        if n_clips < 1 or clip_len < 1:
+            raise ValueError(f"need n_clips >= 1 and clip_len >= 1, got {n_clips}, {clip_len}")
+        self.n_clips, self.clip_len = n_clips, clip_len
+        self.transform = EvalTransform(size, "center")
+
+    def __getitem__(self, index: int) -> dict:
+        n = self.n_frames[index]
+        start = centre_start(n, self.n_clips * self.clip_len)
+        _, dense = pretrain_indices(
+            n, self.n_clips, self.clip_len, 1, start, self.short_video
+        )
+        frames = self.frames(index, dense.ravel())
+        clips = frames.view(self.n_clips, self.clip_len, *frames.shape[1:])
+        return {"clips": torch.stack([self.transform(c) for c in clips]), "index": index}

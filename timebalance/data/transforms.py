@@ -1,0 +1,214 @@
+"""Clip augmentations (paper Sec. 4.2: random resized crop, horizontal flip, colour jitter,
+random greyscale) and the deterministic evaluation crops.
+
+Every random parameter is drawn ONCE per clip from an explicit ``torch.Generator`` and applied
+to all frames at once (the ops of ``torchvision.transforms.v2.functional`` take T x C x H x W
+tensors), so the frames of a clip stay consistent with each other and a run is reproducible
+whatever the DataLoader's worker count. Inputs are uint8 T x 3 x H x W (decoded frames);
+outputs are float 3 x T x size x size, normalised, the layout 3D CNNs take (C x T x H x W).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torchvision.transforms.v2.functional as F
+
+KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
+KINETICS_STD = (0.22803, 0.22145, 0.216989)
+CROPS = ("left", "center", "right")
+
+
+def _uniform(g: torch.Generator, low: float, high: float) -> float:
+    return low + (high - low) * float(torch.rand((), generator=g))
+
+
+class _Normalise:
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise ValueError(f"mean and std need 3 values each, std > 0; got {mean}, {std}")
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        """float T x 3 x H x W in [0, 1] -> normalised, same shape."""
+        return (frames - self.mean) / self.std
+
+
+def _check_clip(clip: torch.Tensor) -> None:
+    if clip.dim() != 4 or clip.shape[1] != 3 or clip.dtype != torch.uint8:
+        raise ValueError(
+            f"expected a uint8 clip T x 3 x H x W, got {tuple(clip.shape)} {clip.dtype}"
+        )
+
+
+def random_resized_crop_params(
+    height: int,
+    width: int,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+    g: torch.Generator,
+) -> tuple[int, int, int, int]:
+    """(top, left, h, w) of a crop covering a random ``scale`` share of the area with a
+    random aspect ``ratio`` (log-uniform), torchvision's algorithm with an explicit generator:
+    10 tries, then the largest centred crop whose aspect ratio lies within ``ratio``."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * _uniform(g, *scale)
+        aspect = math.exp(_uniform(g, *log_ratio))
+        w = round(math.sqrt(target * aspect))
+        h = round(math.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(torch.randint(0, height - h + 1, (), generator=g))
+            left = int(torch.randint(0, width - w + 1, (), generator=g))
+            return top, left, h, w
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w, h = width, round(width / min(ratio))
+    elif in_ratio > max(ratio):
+        h, w = height, round(height * max(ratio))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+class ClipAugment:
+    """Training augmentation of one clip, the same parameters for all its frames.
+
+    Args:
+        size: output side (square crops).
+        scale: area share range of the random crop. (0.2, 1.0) rather than torchvision's
+            (0.08, 1.0): at 112 px an 8% crop is ~30 px of the source, which often cuts the
+            actor away; video SSL work uses similar lower bounds (CVRL: 0.3).
+        ratio: aspect ratio range of the crop.
+        flip_p: probability of a horizontal flip.
+        jitter: (brightness, contrast, saturation, hue) strengths as torchvision's ColorJitter
+            (factors in [1 - s, 1 + s], hue shift in [-h, h]); applied in a random order.
+        jitter_p: probability of applying the colour jitter.
+        grey_p: probability of converting to greyscale (3 equal channels).
+        mean, std: per-channel normalisation after the [0, 1] scaling.
+
+    Call with a uint8 clip T x 3 x H x W and a ``torch.Generator``; returns float
+    3 x T x size x size.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        scale: tuple[float, float] = (0.2, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        flip_p: float = 0.5,
+        jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1),
+        jitter_p: float = 0.8,
+        grey_p: float = 0.2,
+        mean: Sequence[float] = KINETICS_MEAN,
+        std: Sequence[float] = KINETICS_STD,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
+        if not 0 < scale[0] <= scale[1] <= 1:
+            raise ValueError(f"scale must satisfy 0 < low <= high <= 1, got {scale}")
+        if not 0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"ratio must satisfy 0 < low <= high, got {ratio}")
+        if len(jitter) != 4 or min(jitter) < 0 or jitter[3] > 0.5:
+            raise ValueError(f"jitter is (brightness, contrast, saturation, hue<=0.5): {jitter}")
+        for name, p in (("flip_p", flip_p), ("jitter_p", jitter_p), ("grey_p", grey_p)):
+            if not 0 <= p <= 1:
+                raise ValueError(f"{name} must be a probability, got {p}")
+        self.size, self.scale, self.ratio = int(size), tuple(scale), tuple(ratio)
+        self.flip_p, self.jitter, self.jitter_p, self.grey_p = flip_p, tuple(jitter), jitter_p, grey_p
+        self.normalise = _Normalise(mean, std)
+
+    def _jitter(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        b, c, s, h = self.jitter
+        factors = [
+            _uniform(g, max(0.0, 1 - b), 1 + b),
+            _uniform(g, max(0.0, 1 - c), 1 + c),
+            _uniform(g, max(0.0, 1 - s), 1 + s),
+            _uniform(g, -h, h),
+        ]
+        ops = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
+        strengths = (b, c, s, h)
+        for k in torch.randperm(4, generator=g).tolist():
+            if strengths[k] > 0:  # a zero strength means the op is off (hue 0 is not free)
+                x = ops[k](x, factors[k])
+        return x
+
+    def __call__(self, clip: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """uint8 T x 3 x H x W -> float 3 x T x size x size."""
+        _check_clip(clip)
+        g = generator
+        top, left, h, w = random_resized_crop_params(*clip.shape[-2:], self.scale, self.ratio, g)
+        # Every draw happens whether or not its op applies, so the stream stays aligned.
+        flip, do_jitter, grey = (float(u) for u in torch.rand(3, generator=g))
+        x = F.resized_crop(clip, top, left, h, w, [self.size, self.size], antialias=True)
+        if flip < self.flip_p:
+            x = x.flip(-1)
+        x = x.float().div_(255)
+        if do_jitter < self.jitter_p:
+            x = self._jitter(x, g)
+        if grey < self.grey_p:
+            x = F.rgb_to_grayscale(x, num_output_channels=3)
+        return self.normalise(x).permute(1, 0, 2, 3).contiguous()
+
+
+def crop_offset(length: int, size: int, crop: str | int) -> int:
+    """Start of a ``size`` window along a side of ``length`` for crop "left" | "center" |
+    "right" (or 0, 1, 2): the start, the middle or the end of the long side."""
+    position = CROPS[crop] if isinstance(crop, int) and 0 <= crop < 3 else crop
+    if position not in CROPS:
+        raise ValueError(f"crop must be one of {CROPS} or 0..2, got {crop!r}")
+    return {"left": 0, "center": (length - size) // 2, "right": length - size}[position]
+
+
+class EvalTransform:
+    """Deterministic evaluation view: resize the short side to ``size``, then take the
+    left / center / right ``size`` x ``size`` crop along the long side (the 3-crop protocol;
+    for portrait frames left/right mean top/bottom).
+
+    ``prepare`` (resize + normalise, once per decoded frame) and ``crop_view`` are exposed so a
+    caller that needs several crops of the same frames resizes them only once.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        crop: str | int = "center",
+        mean: Sequence[float] = KINETICS_MEAN,
+        std: Sequence[float] = KINETICS_STD,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
+        crop_offset(size, size, crop)  # validate now, not at the first item
+        self.size, self.crop = int(size), crop
+        self.normalise = _Normalise(mean, std)
+
+    def prepare(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 N x 3 x H x W -> float N x 3 x h x w, short side ``size``, normalised."""
+        _check_clip(frames)
+        height, width = frames.shape[-2:]
+        if height <= width:
+            h, w = self.size, max(self.size, round(width * self.size / height))
+        else:
+            h, w = max(self.size, round(height * self.size / width)), self.size
+        x = F.resize(frames, [h, w], antialias=True)
+        return self.normalise(x.float().div_(255))
+
+    def crop_view(self, prepared: torch.Tensor, crop: str | int | None = None) -> torch.Tensor:
+        """float T x 3 x h x w (from ``prepare``) -> float 3 x T x size x size."""
+        crop = self.crop if crop is None else crop
+        h, w = prepared.shape[-2:]
+        s = self.size
+        if w >= h:
+            left, top = crop_offset(w, s, crop), (h - s) // 2
+        else:
+            top, left = crop_offset(h, s, crop), (w - s) // 2
+        view = prepared[..., top : top + s, left : left + s]
+        return view.permute(1, 0, 2, 3).contiguous()
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        """uint8 T x 3 x H x W -> float 3 x T x size x size."""
+        return self.crop_view(self.prepare(clip))
