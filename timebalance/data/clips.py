@@ -17,6 +17,7 @@ samples are reproducible and independent of the DataLoader's worker count and or
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +56,9 @@ def clip_indices(
     """0-based frame indices of the clip ``start, start + stride, ...`` (``clip_len`` frames),
     padded into the video with ``short_video`` where it runs past the end."""
     if clip_len < 1 or stride < 1 or start < 0:
-        raise ValueError(f"need clip_len >= 1, stride >= 1, start >= 0; got {clip_len}, "
-                         f"{stride}, {start}")
+        raise ValueError(
+            f"need clip_len >= 1, stride >= 1, start >= 0; got {clip_len}, {stride}, {start}"
+        )
     raw = start + stride * np.arange(clip_len, dtype=np.int64)
     return pad_indices(raw, n_frames, short_video)
 
@@ -78,8 +80,11 @@ def centre_start(n_frames: int, length: int) -> int:
 
 def uniform_starts(n_frames: int, length: int, n_clips: int) -> np.ndarray:
     """Starts of ``n_clips`` windows spaced uniformly from the first to the last possible
-    start (the first and last clips touch the video's ends); all 0 if the video is shorter."""
+    start (the first and last clips touch the video's ends; a single clip is the centre one);
+    all 0 if the video is shorter."""
     last = max(0, n_frames - length)
+    if n_clips == 1:
+        return np.array([last // 2], dtype=np.int64)
     return np.rint(np.linspace(0, last, n_clips)).astype(np.int64)
 
 
@@ -104,8 +109,10 @@ def pretrain_indices(
         )
     sparse = clip_indices(n_frames, clip_len, sparse_stride, start, short_video)
     dense = np.stack(
-        [clip_indices(n_frames, clip_len, 1, start + k * clip_len, short_video)
-         for k in range(n_clips)]
+        [
+            clip_indices(n_frames, clip_len, 1, start + k * clip_len, short_video)
+            for k in range(n_clips)
+        ]
     )
     return sparse, dense
 
@@ -120,23 +127,28 @@ def read_frames(frames_dir: Path, indices: np.ndarray, *, video: str = "") -> to
         ValueError: a frame cannot be decoded or frames differ in size.
     """
     unique, inverse = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
-    data = []
-    for i in unique.tolist():
-        path = frames_dir / f"{i + 1:05d}.jpg"
+    # torchvision >= 0.29 warns on every image-io call (torchcodec is to replace it); the
+    # decoder is still libjpeg-turbo and the warning would flood every training log.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The image decoding", DeprecationWarning)
+        data = []
+        for i in unique.tolist():
+            path = frames_dir / f"{i + 1:05d}.jpg"
+            try:
+                data.append(read_file(str(path)))
+            except RuntimeError as err:
+                if not path.is_file():
+                    raise FileNotFoundError(
+                        f"video {video!r}: frame {path.name} is missing in {frames_dir} (its "
+                        "list says it has more frames); re-run frame extraction for this video"
+                    ) from None
+                raise ValueError(f"video {video!r}: cannot read {path}: {err}") from err
         try:
-            data.append(read_file(str(path)))
+            frames = torch.stack(decode_jpeg(data, mode=ImageReadMode.RGB))
         except RuntimeError as err:
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"video {video!r}: frame {path.name} is missing in {frames_dir} (its list "
-                    "says it has more frames); re-run frame extraction for this video"
-                ) from None
-            raise ValueError(f"video {video!r}: cannot read {path}: {err}") from err
-    try:
-        decoded = decode_jpeg(data, mode=ImageReadMode.RGB)
-        frames = torch.stack(decoded)
-    except RuntimeError as err:
-        raise ValueError(f"video {video!r}: cannot decode the frames in {frames_dir}: {err}") from err
+            raise ValueError(
+                f"video {video!r}: cannot decode the frames in {frames_dir}: {err}"
+            ) from err
     return frames[torch.from_numpy(inverse.reshape(-1))]
 
 
@@ -341,7 +353,8 @@ class ScoreDataset(_FrameDataset):
     """Deterministic clips for the temporal-similarity score: ``n_clips`` consecutive clips of
     ``clip_len`` frames tiling the window at the video's centre, centre crop, no augmentation.
 
-    Returns {"clips": float n x 3 x T x S x S, "index": int}.
+    Returns {"clips": float n x 3 x T x S x S, "index": int}. ``seed`` only keeps the
+    constructor uniform with the other datasets: nothing here is random.
     """
 
     def __init__(
@@ -364,9 +377,7 @@ class ScoreDataset(_FrameDataset):
     def __getitem__(self, index: int) -> dict:
         n = self.n_frames[index]
         start = centre_start(n, self.n_clips * self.clip_len)
-        _, dense = pretrain_indices(
-            n, self.n_clips, self.clip_len, 1, start, self.short_video
-        )
+        _, dense = pretrain_indices(n, self.n_clips, self.clip_len, 1, start, self.short_video)
         frames = self.frames(index, dense.ravel())
         clips = frames.view(self.n_clips, self.clip_len, *frames.shape[1:])
         return {"clips": torch.stack([self.transform(c) for c in clips]), "index": index}

@@ -72,9 +72,9 @@ def parse_budget(text: str) -> Budget:
             raise ValueError(f"label budget {text!r}: need at least 1 labeled video per class")
         return Budget("perclass", k)
     hint = ""
-    if m := re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%|percent|pc|p)", raw, re.IGNORECASE):
+    if m := re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%|percent|pct|pc|p)", raw, re.IGNORECASE):
         hint = f' (write "{m.group(1)}pct")'
-    elif m := re.fullmatch(r"(\d+)\s*(per[_ -]?class|pc|/class)", raw, re.IGNORECASE):
+    elif m := re.fullmatch(r"(\d+)\s*(per[_ -]?class|/class|shot)", raw, re.IGNORECASE):
         hint = f' (write "{m.group(1)}perclass")'
     raise ValueError(
         f"bad label budget {text!r}{hint}: expected <p>pct (class-balanced percent of each "
@@ -128,7 +128,7 @@ def _usable(manifest: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     ok = df["status"].isin(USABLE)
     excluded = df[~ok]
     info = {
-        "excluded": int(len(excluded)),
+        "excluded": len(excluded),
         "excluded_by_subset": {s: int((excluded["subset"] == s).sum()) for s in ("train", "test")},
         "excluded_by_status": {
             str(k): int(v) for k, v in sorted(excluded["status"].value_counts().items())

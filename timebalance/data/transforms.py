@@ -119,7 +119,12 @@ class ClipAugment:
             if not 0 <= p <= 1:
                 raise ValueError(f"{name} must be a probability, got {p}")
         self.size, self.scale, self.ratio = int(size), tuple(scale), tuple(ratio)
-        self.flip_p, self.jitter, self.jitter_p, self.grey_p = flip_p, tuple(jitter), jitter_p, grey_p
+        self.flip_p, self.jitter, self.jitter_p, self.grey_p = (
+            flip_p,
+            tuple(jitter),
+            jitter_p,
+            grey_p,
+        )
         self.normalise = _Normalise(mean, std)
 
     def _jitter(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
