@@ -31,4 +31,4 @@ rule demo:
 
 rule paper_grid:
     input:
-        grid_results(config, "paper"),
+        paper_grid_targets,

@@ -1,5 +1,7 @@
 # Config validation, wildcard constraints and the named input/param functions of the rules.
 # The logic lives in timebalance.workflow (pure functions of the config, unit tested).
+from pathlib import Path
+
 from snakemake.utils import validate
 
 from timebalance import workflow as W
@@ -8,7 +10,6 @@ from timebalance.engine.stage import code_version
 validate(config, schema="config.schema.yaml")
 W.check_config(config)
 
-grid_results = W.grid_results
 R = W.R
 
 
@@ -34,8 +35,14 @@ def demo_targets():
     return W.demo_targets(config)
 
 
+def paper_grid_targets(wildcards):
+    """Evaluated only when paper_grid is requested (a config may define no paper grid)."""
+    return W.grid_results(config, "paper")
+
+
 def code(stage):
-    return code_version(W.CODE[stage])
+    """Hash of the package modules a stage uses, from the checkout holding this Snakefile."""
+    return code_version(W.CODE[stage], root=Path(workflow.basedir) / "timebalance")
 
 
 def device_params(wildcards):

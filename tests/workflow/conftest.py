@@ -33,15 +33,15 @@ def tiny_config() -> dict:
 
 
 def run_snakemake(
-    workdir: Path, *args: str, config: dict | None = None, pythonpath: Path | None = None
+    workdir: Path, *args: str, config: dict | None = None, repo: Path = ROOT
 ) -> subprocess.CompletedProcess:
     if config is not None:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    env = {**os.environ, "PYTHONPATH": str(pythonpath or ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [
         *SNAKEMAKE,
         "--snakefile",
-        str(ROOT / "Snakefile"),
+        str(repo / "Snakefile"),
         "--directory",
         str(workdir),
         "--configfile",
@@ -55,7 +55,8 @@ def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
     """Rule -> job count from a dry run's 'Job stats' table ({} when nothing to do)."""
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = proc.stdout + proc.stderr
-    if "Nothing to be done" in text:
+    if "Job stats:" not in text:
+        assert "Nothing to be done" in text, text
         return {}
     stats = text.split("Job stats:", 1)[1]
     jobs = {}
@@ -88,8 +89,14 @@ def finished_run(tmp_path_factory):
 
 
 @pytest.fixture
-def package_copy(tmp_path):
-    """A copy of the package to edit, put first on PYTHONPATH of the snakemake process."""
-    dest = tmp_path / "pkg"
-    shutil.copytree(ROOT / "timebalance", dest / "timebalance")
+def repo_copy(tmp_path):
+    """A copy of the workflow and its package, to edit a module in."""
+    dest = tmp_path / "repo"
+    for name in ("Snakefile", "rules", "workflow_scripts", "envs", "timebalance"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
     return dest

@@ -66,11 +66,12 @@ def test_pretrain_setting_reruns_teachers_and_downstream(finished_run):
     assert not {"extract_frames", "make_splits", "synthesize_dataset"} & set(jobs)
 
 
-def test_editing_a_module_reruns_exactly_its_rules(finished_run, package_copy):
+def test_editing_a_module_reruns_exactly_its_rules(finished_run, repo_copy):
     workdir, config = finished_run
-    scores = package_copy / "timebalance/methods/scores.py"
+    assert planned_jobs(run_snakemake(workdir, "-n", "demo", repo=repo_copy)) == {}
+    scores = repo_copy / "timebalance/methods/scores.py"
     scores.write_text(scores.read_text() + "\n# edited\n")
-    jobs = _dry(workdir, config, pythonpath=package_copy)
+    jobs = _dry(workdir, config, repo=repo_copy)
     assert "cache_scores" in jobs and "train_student" in jobs
     assert not {"pretrain_teacher", "finetune_teacher", "extract_frames"} & set(jobs)
     # The scratch and supervised-only variants use no score: they stay as they are.

@@ -40,15 +40,17 @@ def start_stage(*, device: str = "auto", threads: int | None = None, seed: int =
     return dev
 
 
-def code_version(modules: Iterable[str] = ("",)) -> str:
+def code_version(modules: Iterable[str] = ("",), root: str | Path = PACKAGE_ROOT) -> str:
     """Package version + a short sha256 over the source of the given subpackages /
     modules (paths relative to the package, e.g. "engine", "models/backbones.py").
-    Rules pass it as a param so editing a module reruns exactly the jobs using it."""
+    Rules pass it as a param so editing a module reruns exactly the jobs using it.
+    `root` is the package folder to hash (the workflow passes the one beside its Snakefile)."""
+    root = Path(root)
     digest = hashlib.sha256()
     for rel in sorted(modules):
-        target = PACKAGE_ROOT / rel
+        target = root / rel
         files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
         for file in files:
-            digest.update(str(file.relative_to(PACKAGE_ROOT)).encode())
+            digest.update(str(file.relative_to(root)).encode())
             digest.update(file.read_bytes())
     return f"{__version__}+{digest.hexdigest()[:12]}"
