@@ -31,4 +31,4 @@ rule demo:
 
 rule paper_grid:
     input:
-        paper_grid_targets,
+        bind(F.paper_grid_targets),

@@ -1,9 +1,11 @@
 # Config validation, wildcard constraints and the named input/param functions of the rules.
 # The logic lives in timebalance.workflow (pure functions of the config, unit tested).
+from functools import partial
 from pathlib import Path
 
 from snakemake.utils import validate
 
+from timebalance import rule_functions as F
 from timebalance import workflow as W
 from timebalance.engine.stage import code_version
 
@@ -35,39 +37,12 @@ def demo_targets():
     return W.demo_targets(config)
 
 
-def paper_grid_targets(wildcards):
-    """Evaluated only when paper_grid is requested (a config may define no paper grid)."""
-    return W.grid_results(config, "paper")
-
-
 def code(stage):
     """Hash of the package modules a stage uses, from the checkout holding this Snakefile."""
     return code_version(W.CODE[stage], root=Path(workflow.basedir) / "timebalance")
 
 
-def device_params(wildcards):
-    return {"device": config.get("device", "auto")}
-
-
-def gpus(wildcards):
-    """One GPU per training job, none for the CPU-sized `tiny` backbone."""
-    return 0 if W.dataset(config, wildcards.dataset).get("backbone") == "tiny" else 1
-
-
-def frames_root(wildcards):
-    return f"{R}/frames/{wildcards.dataset}/jpg"
-
-
-def manifest(wildcards):
-    return f"{R}/frames/{wildcards.dataset}/manifest.csv"
-
-
-def split_dir(wildcards):
-    return f"{R}/splits/{wildcards.dataset}/{wildcards.budget}/seed{wildcards.seed}"
-
-
-def split_file(name):
-    def get(wildcards):
-        return f"{split_dir(wildcards)}/{name}.csv"
-
-    return get
+def bind(function, *args):
+    """A function of timebalance.rule_functions with this run's config bound, so that
+    Snakemake calls it with the job's wildcards."""
+    return partial(function, *args, config)

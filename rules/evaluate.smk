@@ -1,51 +1,10 @@
 # Evaluation (10 clips x 3 crops) of every finetuned model, and the per-seed aggregates.
 
 
-def eval_settings(wildcards):
-    sch = W.schedule(config)
-    return {
-        "crop_size": W.crop_size(config),
-        "clip_len": config["student"]["clip_len"],
-        "stride": config["student"]["stride"],
-        "n_clips": sch["eval_clips"],
-        "n_crops": sch["eval_crops"],
-        "batch_size": max(1, sch["batch_size"] // 4),
-        "workers": sch["workers"],
-    }
-
-
-def eval_info(wildcards):
-    """Recorded in the result: what was evaluated and with which settings."""
-    run = wildcards.run
-    if run.startswith("teachers/"):
-        stage = {"finetune": config["finetune"], "pretrain": config["pretrain"]}
-    else:
-        stage = {
-            "student": W.student_variant(config, run),
-            "pretrain": config["pretrain"],
-        }
-    return {
-        "model": run,
-        "dataset": wildcards.dataset,
-        "budget": wildcards.budget,
-        "seed": int(wildcards.seed),
-        "config": {
-            "schedule": config["schedule"],
-            "backbone": W.dataset(config, wildcards.dataset).get("backbone", "r3d18"),
-            "crop_size": W.crop_size(config),
-            **stage,
-        },
-    }
-
-
-def aggregate_inputs(wildcards):
-    return W.run_paths(config, wildcards.dataset, wildcards.budget, wildcards.key)
-
-
 rule evaluate:
     input:
         checkpoint=f"{R}/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.pt",
-        test=split_file("test"),
+        test=bind(F.split_file, "test"),
         classes=f"{R}/index/{{dataset}}.classes.txt",
     output:
         metrics=f"{R}/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.json",
@@ -59,12 +18,12 @@ rule evaluate:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=gpus,
+        gpu=bind(F.gpus),
     params:
-        settings=eval_settings,
-        info=eval_info,
-        frames_root=frames_root,
-        runtime=device_params,
+        settings=bind(F.eval_settings),
+        info=bind(F.eval_info),
+        frames_root=bind(F.frames_root),
+        runtime=bind(F.device_params),
         code=code("evaluate"),
     script:
         "../workflow_scripts/evaluate.py"
@@ -72,7 +31,7 @@ rule evaluate:
 
 rule aggregate_seeds:
     input:
-        runs=aggregate_inputs,
+        runs=bind(F.aggregate_inputs),
     output:
         result=f"{R}/{{dataset}}_{{budget}}/{{key}}.json",
     log:

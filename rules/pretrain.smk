@@ -1,38 +1,9 @@
 # Self-supervised pretraining (shared by every budget of a dataset) and the score cache.
 
 
-def pretrain_settings(wildcards):
-    sch = W.schedule(config)
-    pre = config["pretrain"]
-    return {
-        "kind": wildcards.kind,
-        "backbone": W.dataset(config, wildcards.dataset).get("backbone", "r3d18"),
-        "n_clips": int(wildcards.n),
-        "clip_len": pre["clip_len"],
-        "crop_size": W.crop_size(config),
-        "temperature": pre["temperature"],
-        "local_local_reduction": pre["local_local_reduction"],
-        "batch_size": sch["pretrain_batch_size"],
-        "workers": sch["workers"],
-        "seed": int(wildcards.ps),
-        **W.optim(config, "pretrain", dataset_name=wildcards.dataset),
-    }
-
-
-def score_settings(wildcards):
-    sch = W.schedule(config)
-    return {
-        "crop_size": W.crop_size(config),
-        "n_clips": config["pretrain"]["n_clips"],
-        "clip_len": config["pretrain"]["clip_len"],
-        "batch_size": sch["batch_size"],
-        "workers": sch["workers"],
-    }
-
-
 rule pretrain_teacher:
     input:
-        manifest=manifest,
+        manifest=bind(F.manifest),
     output:
         weights=f"{R}/ssl/{{dataset}}/{{kind}}_n{{n}}_s{{ps}}.pt",
     log:
@@ -45,13 +16,13 @@ rule pretrain_teacher:
     resources:
         mem_mb=16000,
         runtime=2880,
-        gpu=gpus,
+        gpu=bind(F.gpus),
     params:
-        settings=pretrain_settings,
-        frames_root=frames_root,
+        settings=bind(F.pretrain_settings),
+        frames_root=bind(F.frames_root),
         resume=f"{R}/resume/ssl/{{dataset}}/{{kind}}_n{{n}}_s{{ps}}.pt",
         metrics=f"{R}/metrics/ssl/{{dataset}}/{{kind}}_n{{n}}_s{{ps}}.jsonl",
-        runtime=device_params,
+        runtime=bind(F.device_params),
         code=code("pretrain"),
     script:
         "../workflow_scripts/pretrain_teacher.py"
@@ -59,7 +30,7 @@ rule pretrain_teacher:
 
 rule cache_scores:
     input:
-        manifest=manifest,
+        manifest=bind(F.manifest),
         t1=f"{R}/ssl/{{dataset}}/{{t1}}.pt",
         t2=f"{R}/ssl/{{dataset}}/{{t2}}.pt",
     output:
@@ -74,11 +45,11 @@ rule cache_scores:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=gpus,
+        gpu=bind(F.gpus),
     params:
-        settings=score_settings,
-        frames_root=frames_root,
-        runtime=device_params,
+        settings=bind(F.score_settings),
+        frames_root=bind(F.frames_root),
+        runtime=bind(F.device_params),
         code=code("scores"),
     script:
         "../workflow_scripts/cache_scores.py"
