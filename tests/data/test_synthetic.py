@@ -205,3 +205,21 @@ def test_bad_arguments_raise(tmp_path):
         synthesize_dataset(tmp_path / "x", width=63)
     with pytest.raises(ValueError, match="n_test_groups"):
         synthesize_dataset(tmp_path / "x", n_groups=3, n_test_groups=3)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_appearance_per_clip_unless_shared_by_group(tmp_path, shared):
+    """By default a clip's background is its own (only motion identifies the class); with
+    group_appearance the clips of one group share it, like a UCF101 group."""
+    root = tmp_path / "d"
+    synthesize_dataset(
+        root, n_classes=2, n_groups=3, n_test_groups=1, clips_per_group=3, n_frames=16,
+        width=32, height=24, group_appearance=shared,
+    )
+    name = select_classes(2)[0].name
+    corners = [
+        int(read_frames(root / f"UCF-101/{name}/v_{name}_g02_c{c:02d}.avi", 32, 24)[0, 0, 0, 0])
+        for c in (1, 2, 3)
+    ]
+    spread = max(corners) - min(corners)
+    assert spread <= 10 if shared else spread > 10
