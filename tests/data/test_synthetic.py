@@ -213,8 +213,15 @@ def test_appearance_per_clip_unless_shared_by_group(tmp_path, shared):
     group_appearance the clips of one group share it, like a UCF101 group."""
     root = tmp_path / "d"
     synthesize_dataset(
-        root, n_classes=2, n_groups=3, n_test_groups=1, clips_per_group=3, n_frames=16,
-        width=32, height=24, group_appearance=shared,
+        root,
+        n_classes=2,
+        n_groups=3,
+        n_test_groups=1,
+        clips_per_group=3,
+        n_frames=16,
+        width=32,
+        height=24,
+        group_appearance=shared,
     )
     name = select_classes(2)[0].name
     corners = [
