@@ -99,6 +99,7 @@ def pretrain_settings(config: dict, wildcards) -> dict:
         "n_clips": int(wildcards.n),
         "clip_len": pre["clip_len"],
         "crop_size": W.crop_size(config),
+        "crop_scale": W.crop_scale(config, wildcards.dataset),
         "temperature": pre["temperature"],
         "local_local_reduction": pre["local_local_reduction"],
         "batch_size": sch["pretrain_batch_size"],
@@ -123,7 +124,7 @@ def score_settings(config: dict, wildcards) -> dict:
 def finetune_settings(config: dict, wildcards) -> dict:
     return {
         "backbone": backbone(config, wildcards),
-        "clips": W.clips(config, "finetune"),
+        "clips": W.clips(config, "finetune", wildcards.dataset),
         "optim": W.optim(config, "finetune"),
         "seed": int(wildcards.seed),
     }
@@ -151,8 +152,8 @@ def student_settings(config: dict, wildcards) -> dict:
     return {
         "backbone": backbone(config, wildcards),
         "spec": {k: v for k, v in spec.items() if k != "init"},
-        "clips": W.clips(config, "student"),
-        "optim": W.optim(config, "student"),
+        "clips": W.clips(config, "student", wildcards.dataset),
+        "optim": W.student_optim(config, spec),
         "seed": int(wildcards.seed),
     }
 

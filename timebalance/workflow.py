@@ -109,10 +109,31 @@ def optim(config: dict, stage: str, *, dataset_name: str | None = None) -> dict:
     }
 
 
-def clips(config: dict, stage: str) -> dict:
+def student_optim(config: dict, spec: dict) -> dict:
+    """OptimConfig kwargs of a student variant. A variant without teachers is plain supervised
+    training on the labeled list, the same job as finetuning a teacher: it takes the finetuning
+    epochs, so labels-only rows (Table 2 a, Table 3 a) differ from the finetuned teachers only
+    in their initialisation. (A student's epoch is one pass over the unlabeled list.)"""
+    settings = optim(config, "student")
+    if not spec["teachers"]:
+        settings["epochs"] = optim(config, "finetune")["epochs"]
+    return settings
+
+
+DEFAULT_CROP_SCALE = (0.2, 1.0)
+
+
+def crop_scale(config: dict, dataset_name: str) -> list[float]:
+    """Area share range of the random resized crop on this dataset (every training stage)."""
+    scale = dataset(config, dataset_name).get("crop_scale", DEFAULT_CROP_SCALE)
+    return [float(x) for x in scale]
+
+
+def clips(config: dict, stage: str, dataset_name: str) -> dict:
     sch = schedule(config)
     return {
         "crop_size": crop_size(config),
+        "crop_scale": crop_scale(config, dataset_name),
         "clip_len": int(config[stage]["clip_len"]),
         "stride": int(config[stage]["stride"]),
         "batch_size": int(sch["batch_size"]),
@@ -252,6 +273,12 @@ def check_config(config: dict) -> None:
             raise ValueError(
                 f"config: datasets.{name}.root must be {R}/datasets/{name} for a generated "
                 f"dataset (got {ds['root']!r})"
+            )
+        low, high = ds.get("crop_scale", DEFAULT_CROP_SCALE)
+        if low > high:
+            raise ValueError(
+                f"config: datasets.{name}.crop_scale must be [low, high] with low <= high "
+                f"(got {[low, high]})"
             )
     for name in config["variants"]:
         student_variant(config, f"variants/{name}")

@@ -34,6 +34,8 @@ def test_default_config_is_valid(config, schema):
         (lambda c: c.update(seeds=[]), "seeds"),
         (lambda c: c["datasets"]["synthetic"].update(budgets=["5%"]), "budgets"),
         (lambda c: c["variants"]["avg"].update(weighting="median"), "weighting"),
+        (lambda c: c["datasets"]["synthetic"].update(crop_scale=[0.0, 1.0]), "crop_scale"),
+        (lambda c: c["datasets"]["synthetic"].update(crop_scale=[0.5]), "crop_scale"),
     ],
 )
 def test_schema_rejects_and_names_the_key(config, schema, mutate, names):
@@ -52,6 +54,40 @@ def test_cross_key_checks_name_the_key(config):
     config["tables"]["grids"]["synthetic"]["table1"].append(["ucf999", "5pct"])
     with pytest.raises(ValueError, match=r"tables\.grids\.synthetic\.table1"):
         W.check_config(config)
+    config["tables"]["grids"]["synthetic"]["table1"].pop()
+    config["datasets"]["ucf101"]["crop_scale"] = [0.9, 0.5]
+    with pytest.raises(ValueError, match=r"datasets\.ucf101\.crop_scale"):
+        W.check_config(config)
+
+
+def test_labels_only_students_take_the_finetuning_epochs(config):
+    from types import SimpleNamespace
+
+    from timebalance import rule_functions as RF
+
+    sch = config["schedules"]["demo"]
+    sch["finetune_epochs"], sch["student_epochs"] = 7, 3
+
+    def epochs(model):
+        wc = SimpleNamespace(dataset="synthetic", seed="0", model=model)
+        return RF.student_settings(config, wc)["optim"]["epochs"]
+
+    assert epochs("student") == 3
+    assert epochs("variants/avg") == 3
+    assert epochs("variants/sup_sslinit") == epochs("variants/scratch_sup") == 7
+
+
+def test_crop_scale_reaches_every_training_stage(config):
+    from types import SimpleNamespace
+
+    from timebalance import rule_functions as RF
+
+    config["datasets"]["hmdb51"].pop("crop_scale", None)
+    for ds, expected in (("synthetic", [0.6, 1.0]), ("hmdb51", [0.2, 1.0])):
+        wc = SimpleNamespace(dataset=ds, kind="invariant", n="4", ps="0", seed="0", model="student")
+        assert RF.pretrain_settings(config, wc)["crop_scale"] == expected
+        assert RF.finetune_settings(config, wc)["clips"]["crop_scale"] == expected
+        assert RF.student_settings(config, wc)["clips"]["crop_scale"] == expected
 
 
 def test_student_variant_resolution(config):

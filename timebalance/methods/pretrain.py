@@ -12,6 +12,7 @@ from torch import nn
 
 from timebalance.data.clips import PretrainDataset
 from timebalance.data.pipeline import training_videos
+from timebalance.data.transforms import ClipAugment
 from timebalance.engine.checkpoint import save_atomic
 from timebalance.engine.loader import epoch_loader, to_device
 from timebalance.engine.stage import start_stage
@@ -85,6 +86,7 @@ def pretrain_teacher(
     n_clips: int = 4,
     clip_len: int = 16,
     crop_size: int = 112,
+    crop_scale: tuple[float, float] = (0.2, 1.0),
     temperature: float = 0.1,
     local_local_reduction: str = "mean",
     epochs: int = 250,
@@ -115,6 +117,7 @@ def pretrain_teacher(
         clip_len=clip_len,
         sparse_stride=n_clips,
         seed=seed,
+        augment=ClipAugment(crop_size, scale=tuple(crop_scale)),
     )
     net = build_backbone(backbone)
     model = Embedder(net, ProjectionHead(net.feature_dim)).to(dev)

@@ -14,6 +14,7 @@ from torch import nn
 
 from timebalance.data.clips import ClipDataset
 from timebalance.data.splits import read_split
+from timebalance.data.transforms import ClipAugment
 from timebalance.engine.checkpoint import load_checkpoint, load_weights, save_atomic
 from timebalance.engine.evaluate import clip_accuracy
 from timebalance.engine.loader import cycle, epoch_loader, to_device
@@ -32,10 +33,14 @@ class ClipSettings:
     """Input clips and loaders of a classification stage."""
 
     crop_size: int = 112
+    crop_scale: tuple[float, float] = (0.2, 1.0)  # area share range of the random crop
     clip_len: int = 8
     stride: int = 2
     batch_size: int = 32
     workers: int = 4
+
+    def augment(self) -> ClipAugment:
+        return ClipAugment(self.crop_size, scale=tuple(self.crop_scale))
 
 
 @dataclass
@@ -147,6 +152,7 @@ def finetune_teacher(
         stride=cs.stride,
         train=True,
         seed=seed,
+        augment=cs.augment(),
     )
     val_loader = _val_loader(va, frames_root, cs, dev)
 
@@ -250,7 +256,13 @@ def train_student(
             )
         score = torch.tensor(cached.loc[table["video_id"]].to_numpy(), dtype=torch.float32)
     score = score.to(dev)
-    make = dict(size=cs.crop_size, clip_len=cs.clip_len, stride=cs.stride, train=True)
+    make = dict(
+        size=cs.crop_size,
+        clip_len=cs.clip_len,
+        stride=cs.stride,
+        train=True,
+        augment=cs.augment(),
+    )
     lab_set = ClipDataset(table[table["labeled"]], frames_root, seed=seed, **make)
     lab_loader = epoch_loader(
         lab_set, batch_size=cs.batch_size, shuffle=True, seed=seed, workers=cs.workers, device=dev

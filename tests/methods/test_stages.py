@@ -1,0 +1,243 @@
+"""The training stages as the rules call them (pretrain, finetune, student, scores), on a toy
+dataset a 3D CNN separates in seconds: class 0 has a bright square near the top of the frame,
+class 1 near the bottom (vertical position survives horizontal flips, colour jitter and crops
+keeping >= 60% of the area). Frames are written with PIL, not with the package."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from timebalance.engine.checkpoint import load_checkpoint
+from timebalance.methods.pretrain import pretrain_teacher
+from timebalance.methods.scores import cache_scores
+from timebalance.methods.student import build_classifier, finetune_teacher, train_student
+
+SIZE, N_FRAMES = 32, 16
+CLIPS = {
+    "crop_size": SIZE,
+    "crop_scale": (0.6, 1.0),
+    "clip_len": 8,
+    "stride": 2,
+    "batch_size": 8,
+    "workers": 0,
+}
+OPTIM = {"epochs": 10, "lr": 2e-3, "warmup_epochs": 1, "patience": 5}
+
+
+def _write_video(root: Path, vid: str, label: int, rng: np.random.Generator) -> None:
+    out = root / vid
+    out.mkdir(parents=True)
+    background = rng.uniform(40, 120)
+    top = 3 if label == 0 else 21
+    for k in range(N_FRAMES):
+        img = np.full((SIZE, SIZE, 3), background) + rng.normal(0, 8, (SIZE, SIZE, 3))
+        left = 6 + (k % 8) * 2  # the square moves sideways
+        img[top : top + 8, left : left + 8] = 230
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(out / f"{k + 1:05d}.jpg")
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    frames = root / "jpg"
+    rng = np.random.default_rng(0)
+    lists: dict[str, list[dict]] = {"labeled": [], "unlabeled": [], "val": []}
+    for label in (0, 1):
+        for i in range(20):
+            vid = f"c{label}/v{i:02d}"
+            _write_video(frames, vid, label, rng)
+            which = "labeled" if i < 8 else "unlabeled" if i < 16 else "val"
+            lists[which].append({"video_id": vid, "label": label, "n_frames": N_FRAMES})
+    paths = {}
+    for name, rows in lists.items():
+        paths[name] = root / f"{name}.csv"
+        pd.DataFrame(rows).to_csv(paths[name], index=False)
+    manifest = pd.DataFrame(
+        [
+            {
+                "video": f"{r['video_id']}.avi",
+                "video_id": r["video_id"],
+                "label": r["label"],
+                "class_name": f"c{r['label']}",
+                "subset": "train",
+                "n_frames": N_FRAMES,
+                "width": SIZE,
+                "height": SIZE,
+                "fps": 25.0,
+                "status": "ok",
+                "reason": "",
+            }
+            for rows in lists.values()
+            for r in rows
+        ]
+    )
+    paths["manifest"] = root / "manifest.csv"
+    manifest.to_csv(paths["manifest"], index=False)
+    paths["frames"] = frames
+    paths["root"] = root
+    return paths
+
+
+@pytest.fixture(scope="module")
+def teacher(toy):
+    out = toy["root"] / "teacher.pt"
+    finetune_teacher(
+        labeled=toy["labeled"],
+        val=toy["val"],
+        frames_root=toy["frames"],
+        pretrained=None,
+        out=out,
+        resume=toy["root"] / "teacher_resume.pt",
+        metrics=toy["root"] / "teacher.jsonl",
+        backbone="tiny",
+        clips=CLIPS,
+        optim=OPTIM,
+        device="cpu",
+        threads=1,
+    )
+    return out
+
+
+def test_finetune_learns_and_keeps_the_best_epoch(toy, teacher):
+    ckpt = load_checkpoint(teacher)
+    history = ckpt["history"]
+    assert len(history) == OPTIM["epochs"]
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+    best = max(h["val_top1"] for h in history)
+    assert ckpt["val_top1"] == best >= 90.0
+    assert history[ckpt["selected_epoch"]]["val_top1"] == best
+    lines = (toy["root"] / "teacher.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == list(range(OPTIM["epochs"]))
+
+
+@pytest.mark.parametrize("weighting", ["single", "tstr"])
+def test_student_distills_from_frozen_teachers(toy, teacher, tmp_path, weighting):
+    teachers = [teacher] if weighting == "single" else [teacher, teacher]
+    scores = None
+    if weighting == "tstr":
+        scores = tmp_path / "scores.csv"
+        table = pd.concat(pd.read_csv(toy[n]) for n in ("labeled", "unlabeled", "val"))
+        table.assign(s=np.linspace(0, 1, len(table))).to_csv(scores, index=False)
+    before = {k: v.clone() for k, v in load_checkpoint(teacher)["model"].items()}
+    out = tmp_path / "student.pt"
+    train_student(
+        labeled=toy["labeled"],
+        unlabeled=toy["unlabeled"],
+        val=toy["val"],
+        frames_root=toy["frames"],
+        init=None,
+        teachers=teachers,
+        scores=scores,
+        out=out,
+        resume=tmp_path / "resume.pt",
+        metrics=tmp_path / "student.jsonl",
+        backbone="tiny",
+        spec={"weighting": weighting, "teachers": ["a"] * len(teachers)},
+        clips=CLIPS,
+        optim=OPTIM,
+        device="cpu",
+        threads=1,
+    )
+    ckpt = load_checkpoint(out)
+    history = ckpt["history"]
+    # 16 unlabeled videos in batches of 8: two steps per epoch, each also sees labeled clips
+    assert all(h["steps"] == 2 for h in history)
+    assert all(h["unlabeled_distill"] > 0 and h["labeled_distill"] > 0 for h in history)
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert ckpt["val_top1"] >= 90.0
+    after = load_checkpoint(teacher)["model"]
+    assert all(torch.equal(before[k], after[k]) for k in before), "a teacher was modified"
+
+
+def test_student_rejects_scores_missing_videos(toy, teacher, tmp_path):
+    scores = tmp_path / "scores.csv"
+    pd.read_csv(toy["labeled"]).assign(s=0.5).to_csv(scores, index=False)
+    with pytest.raises(ValueError, match="no score for 16 videos"):
+        train_student(
+            labeled=toy["labeled"],
+            unlabeled=toy["unlabeled"],
+            val=toy["val"],
+            frames_root=toy["frames"],
+            init=None,
+            teachers=[teacher, teacher],
+            scores=scores,
+            out=tmp_path / "student.pt",
+            resume=tmp_path / "resume.pt",
+            metrics=tmp_path / "student.jsonl",
+            backbone="tiny",
+            spec={"weighting": "tstr"},
+            clips=CLIPS,
+            optim=OPTIM,
+            device="cpu",
+        )
+    assert not (tmp_path / "student.pt").exists()
+
+
+def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
+    weights = {}
+    for kind in ("invariant", "distinctive"):
+        weights[kind] = tmp_path / f"{kind}.pt"
+        pretrain_teacher(
+            manifest=toy["manifest"],
+            frames_root=toy["frames"],
+            out=weights[kind],
+            resume=tmp_path / f"{kind}_resume.pt",
+            metrics=tmp_path / f"{kind}.jsonl",
+            kind=kind,
+            backbone="tiny",
+            n_clips=2,
+            clip_len=4,
+            crop_size=SIZE,
+            crop_scale=(0.6, 1.0),
+            epochs=2,
+            batch_size=8,
+            warmup_epochs=1,
+            max_steps_per_epoch=2,
+            workers=0,
+            device="cpu",
+            threads=1,
+        )
+        history = load_checkpoint(weights[kind])["history"]
+        assert [h["steps"] for h in history] == [2, 2]
+        assert all(np.isfinite(h["loss"]) and h["loss"] > 0 for h in history)
+        # the trunk loads strictly into a classifier (every backbone weight present)
+        model = build_classifier("tiny", 2, weights[kind])
+        assert model.num_classes == 2
+    common = dict(
+        manifest=toy["manifest"],
+        frames_root=toy["frames"],
+        crop_size=SIZE,
+        n_clips=2,
+        clip_len=4,
+        batch_size=8,
+        workers=0,
+        device="cpu",
+    )
+    cache_scores(
+        invariant=weights["invariant"],
+        distinctive=weights["distinctive"],
+        out=tmp_path / "scores.csv",
+        **common,
+    )
+    table = pd.read_csv(tmp_path / "scores.csv")
+    assert len(table) == 40 and table["video_id"].is_unique
+    for col in ("s_invariant", "s_distinctive", "s"):
+        assert table[col].between(-1, 1).all(), col
+    assert not np.allclose(table["s_invariant"], table["s_distinctive"])
+    # one network as both teachers: the cross-teacher score is its self-similarity
+    cache_scores(
+        invariant=weights["invariant"],
+        distinctive=weights["invariant"],
+        out=tmp_path / "same.csv",
+        **common,
+    )
+    same = pd.read_csv(tmp_path / "same.csv")
+    assert np.allclose(same["s"], same["s_invariant"], atol=1e-5)
+    assert np.allclose(same["s_invariant"], table["s_invariant"], atol=1e-5)
