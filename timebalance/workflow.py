@@ -8,7 +8,7 @@ import re
 
 R = "results"
 TEACHER_KINDS = ("invariant", "distinctive")
-TEACHER_ID = re.compile(r"^(invariant|distinctive)_n(\d+)_s(\d+)$")
+TEACHER_ID = re.compile(r"^(invariant|distinctive)_n([24])_s(\d+)$")
 
 # Which package sources each rule depends on: passed as a param (code version), so editing
 # a module reruns exactly the jobs that import it (Snakemake itself only watches scripts).
@@ -54,7 +54,7 @@ CODE = {
         "data/splits.py",
     ],
     "evaluate": [
-        "engine/evaluate.py",
+        "engine",
         "methods/student.py",
         "models",
         "data/clips.py",
@@ -150,7 +150,7 @@ def parse_teacher(teacher: str) -> tuple[str, int, int]:
     m = TEACHER_ID.match(teacher)
     if not m:
         raise ValueError(
-            f"bad teacher id {teacher!r}: expected <invariant|distinctive>_n<k>_s<seed>"
+            f"bad teacher id {teacher!r}: expected <invariant|distinctive>_n<2|4>_s<seed>"
         )
     return m.group(1), int(m.group(2)), int(m.group(3))
 
@@ -176,6 +176,12 @@ def student_variant(config: dict, model: str) -> dict:
         parse_teacher(t)
     if len(base["teachers"]) == 1:
         base["weighting"] = "single"
+    kinds = [parse_teacher(t)[0] for t in base["teachers"]]
+    if base["weighting"] == "tstr" and len(kinds) == 2 and kinds != ["invariant", "distinctive"]:
+        raise ValueError(
+            f"config: student variant {model!r}: weighting 'tstr' mixes an invariant and a "
+            f"distinctive teacher (eq. 7), in that order; got teachers {base['teachers']}"
+        )
     st = config["student"]
     base.update(
         {

@@ -24,9 +24,10 @@ def test_training_lowers_the_loss_and_selects_best_val(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
-    straight = run(tmp_path / "a.pt", tmp_path / "a.jsonl", epochs=4)
-    run(tmp_path / "b.pt", tmp_path / "b.jsonl", epochs=2)
-    resumed = run(tmp_path / "b.pt", tmp_path / "b.jsonl", epochs=4)
+    # dropout draws from the global random stream: a resumed run must draw the same masks
+    straight = run(tmp_path / "a.pt", tmp_path / "a.jsonl", epochs=4, dropout=0.3)
+    run(tmp_path / "b.pt", tmp_path / "b.jsonl", epochs=2, dropout=0.3)
+    resumed = run(tmp_path / "b.pt", tmp_path / "b.jsonl", epochs=4, dropout=0.3)
     assert resumed.resumed_from == 2
     for key, value in straight.state["model"].items():
         torch.testing.assert_close(resumed.state["model"][key], value)
@@ -58,3 +59,32 @@ def test_sigkill_mid_epoch_resumes_from_last_checkpoint(tmp_path):
     assert report["epochs"] == 30
     epochs = [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()]
     assert epochs == list(range(30))
+
+
+def test_resume_file_of_another_run_is_ignored(tmp_path, caplog):
+    """A rule reruns because a setting, an input or the code changed: the resume file left
+    by the earlier run (same path) must not be continued, or the old weights come back."""
+    first = run(tmp_path / "r.pt", tmp_path / "m.jsonl", epochs=3, fingerprint="lr0.01")
+    again = run(tmp_path / "r.pt", tmp_path / "m.jsonl", epochs=3, fingerprint="lr0.01")
+    assert again.resumed_from == 3  # same run: nothing left to do
+    changed = run(tmp_path / "r.pt", tmp_path / "m.jsonl", epochs=3, fingerprint="lr0.05", lr=5e-2)
+    assert changed.resumed_from == 0
+    assert "ignoring" in caplog.text
+    assert len((tmp_path / "m.jsonl").read_text().splitlines()) == 3
+    fresh = run(tmp_path / "f.pt", tmp_path / "f.jsonl", epochs=3, lr=5e-2)
+    for key, value in fresh.state["model"].items():
+        torch.testing.assert_close(changed.state["model"][key], value)
+        assert not torch.equal(first.state["model"][key], value)
+
+
+def test_fingerprint_follows_settings_and_input_content(tmp_path):
+    from timebalance.engine.stage import fingerprint
+
+    data = tmp_path / "labeled.csv"
+    data.write_text("video_id,label,n_frames\na,0,10\n")
+    base = fingerprint({"lr": 0.001, "threads": 2, "out": "x.pt"}, inputs=[data, None])
+    # where and how fast it runs does not matter
+    assert base == fingerprint({"lr": 0.001, "threads": 8, "out": "y.pt"}, inputs=[data, None])
+    assert base != fingerprint({"lr": 0.002, "threads": 2}, inputs=[data, None])
+    data.write_text("video_id,label,n_frames\nb,0,10\n")
+    assert base != fingerprint({"lr": 0.001, "threads": 2}, inputs=[data, None])

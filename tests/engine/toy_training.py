@@ -13,11 +13,13 @@ from timebalance.engine.loader import epoch_loader
 from timebalance.engine.trainer import OptimConfig, fit
 
 
-def run(resume, metrics, epochs, sleep=0.0, seed=0):
+def run(resume, metrics, epochs, sleep=0.0, seed=0, fingerprint="", dropout=0.0, lr=1e-2):
     torch.manual_seed(0)
     x = torch.randn(256, 8)
     y = (x[:, 0] + x[:, 1] > 0).long()
-    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Dropout(dropout), torch.nn.Linear(16, 2)
+    )
     device = torch.device("cpu")
 
     def step(batch):
@@ -36,12 +38,13 @@ def run(resume, metrics, epochs, sleep=0.0, seed=0):
         batches=epoch_loader(
             TensorDataset(x, y), batch_size=32, shuffle=True, seed=seed, workers=0, device=device
         ),
-        optim=OptimConfig(epochs=epochs, lr=1e-2, warmup_epochs=1, patience=2),
+        optim=OptimConfig(epochs=epochs, lr=lr, warmup_epochs=1, patience=2),
         device=device,
         resume_path=resume,
         metrics_path=metrics,
         validate=validate,
         seed=seed,
+        fingerprint=fingerprint,
     )
 
 

@@ -113,6 +113,7 @@ def test_finetune_learns_and_keeps_the_best_epoch(toy, teacher):
     best = max(h["val_top1"] for h in history)
     assert ckpt["val_top1"] == best >= 90.0
     assert history[ckpt["selected_epoch"]]["val_top1"] == best
+    assert not (toy["root"] / "teacher_resume.pt").exists(), "resume file left behind"
     lines = (toy["root"] / "teacher.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == list(range(OPTIM["epochs"]))
 
@@ -241,3 +242,13 @@ def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
     same = pd.read_csv(tmp_path / "same.csv")
     assert np.allclose(same["s"], same["s_invariant"], atol=1e-5)
     assert np.allclose(same["s_invariant"], table["s_invariant"], atol=1e-5)
+
+
+def test_all_digit_video_ids_stay_text(tmp_path):
+    from tests.data.frame_folders import manifest_rows
+    from timebalance.data.pipeline import training_videos
+
+    table = manifest_rows({"a": (2, 0)})
+    table["video_id"] = ["007", "0100"]
+    table.to_csv(tmp_path / "manifest.csv", index=False)
+    assert training_videos(tmp_path / "manifest.csv")["video_id"].tolist() == ["0100", "007"]

@@ -60,6 +60,20 @@ def test_cross_key_checks_name_the_key(config):
         W.check_config(config)
 
 
+def test_tstr_needs_an_invariant_then_a_distinctive_teacher(config):
+    config["variants"]["swapped"] = {
+        "teachers": ["distinctive_n4_s0", "invariant_n4_s0"],
+        "weighting": "tstr",
+    }
+    with pytest.raises(ValueError, match="variants/swapped"):
+        W.check_config(config)
+    config["variants"]["swapped"]["weighting"] = "average"  # order does not matter there
+    W.check_config(config)
+    config["variants"]["three"] = {"teachers": ["invariant_n3_s0"]}
+    with pytest.raises(ValueError, match="n<2|4>"):
+        W.check_config(config)
+
+
 def test_labels_only_students_take_the_finetuning_epochs(config):
     from types import SimpleNamespace
 

@@ -53,7 +53,8 @@ def extract_shard_csv(
     """Extract the frames of one shard's videos; write its manifest rows to `out`."""
     from timebalance.data.frames import extract_shard
 
-    table = pd.read_csv(index, keep_default_na=False)
+    text = {"video": str, "class_name": str, "subset": str}
+    table = pd.read_csv(index, dtype=text, keep_default_na=False)
     rows = extract_shard(
         table,
         root,
@@ -80,11 +81,10 @@ def merge_shards(*, shards: list[str | Path], out: str | Path, max_bad_fraction:
 
 
 def read_manifest(manifest: str | Path) -> pd.DataFrame:
-    table = pd.read_csv(manifest, keep_default_na=False)
-    needed = {"video_id", "label", "subset", "n_frames", "status"}
-    if missing := needed - set(table.columns):
-        raise ValueError(f"{manifest} is not a frames manifest: missing columns {sorted(missing)}")
-    return table
+    """The frames manifest with ids kept as text (an all-digit id keeps its leading zeros)."""
+    from timebalance.data.frames import read_manifest as read
+
+    return read(manifest)
 
 
 def training_videos(manifest: str | Path) -> pd.DataFrame:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +55,26 @@ def code_version(modules: Iterable[str] = ("",), root: str | Path = PACKAGE_ROOT
             digest.update(str(file.relative_to(root)).encode())
             digest.update(file.read_bytes())
     return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+# Arguments of a stage that change where or how fast it runs, never what it computes.
+RUN_ONLY = frozenset({"out", "resume", "metrics", "threads", "workers", "device"})
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(settings: Mapping, inputs: Iterable[str | Path | None] = ()) -> str:
+    """Identity of one training run: its settings (minus `RUN_ONLY` keys) and the content of
+    its input files. A resume file is only continued by a run with the same fingerprint."""
+    payload = {
+        "settings": {k: v for k, v in settings.items() if k not in RUN_ONLY},
+        "inputs": [file_digest(p) if p is not None else None for p in inputs],
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

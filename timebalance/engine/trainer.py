@@ -66,6 +66,7 @@ def fit(
     validate: Callable[[], Mapping[str, float]] | None = None,
     select_key: str = "val_top1",
     seed: int = 0,
+    fingerprint: str = "",
 ) -> FitResult:
     """Train `modules` with Adam until `optim.epochs`, resuming from `resume_path`.
 
@@ -77,8 +78,11 @@ def fit(
         batches: epoch -> iterable of batches (a DataLoader seeded by epoch).
         validate: optional, run after each epoch in eval mode; its `select_key` picks
             the weights returned (the highest). Without it the last epoch is returned.
-        resume_path: per-epoch checkpoint; a later call with the same path continues
-            from the last finished epoch. It is not the stage's output.
+        resume_path: per-epoch checkpoint; a later call with the same path and the same
+            `fingerprint` continues from the last finished epoch. It is not the stage's output.
+        fingerprint: identifies the run (settings, inputs, code; see
+            `engine.stage.fingerprint`). A resume file written under another fingerprint is
+            stale (the rule reran because something changed) and is ignored.
         metrics_path: one JSON line per epoch is appended.
     """
     resume_path, metrics_path = Path(resume_path), Path(metrics_path)
@@ -92,23 +96,33 @@ def fit(
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and optim.amp)
     start, history = 0, []
     best: dict[str, Any] = {"metric": None, "epoch": -1, "state": None}
+    ckpt = None
     if resume_path.exists():
         ckpt = torch.load(resume_path, map_location=device, weights_only=False)
+        if ckpt.get("fingerprint", "") != fingerprint:
+            log.warning(
+                "ignoring %s: written by a run with other settings, inputs or code; "
+                "training starts at epoch 0",
+                resume_path,
+            )
+            ckpt = None
+    if ckpt is not None:
         for name, module in modules.items():
             module.load_state_dict(ckpt["modules"][name])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
-        torch.set_rng_state(ckpt["rng"])
         start, history, best = ckpt["epoch"], ckpt["history"], ckpt["best"]
         log.info("resumed from %s at epoch %d", resume_path, start)
     resumed_from = start
     # The metrics log restarts from the checkpoint's history, so an epoch that was logged
     # but not checkpointed before a kill is not listed twice.
     write_text_atomic("".join(json.dumps(r) + "\n" for r in history), metrics_path)
-    torch.manual_seed(seed * 100_003 + start)
 
     for epoch in range(start, optim.epochs):
+        # Global random streams (dropout, ...) are a function of (seed, epoch), on CPU and
+        # CUDA alike, so a resumed run draws exactly what an uninterrupted one would.
+        torch.manual_seed(seed * 100_003 + epoch)
         for m in modules.values():
             m.train()
         t0, n_steps, sums = time.perf_counter(), 0, {}
@@ -165,7 +179,7 @@ def fit(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
-                "rng": torch.get_rng_state(),
+                "fingerprint": fingerprint,
                 "history": history,
                 "best": best,
                 "optim": asdict(optim),

@@ -15,7 +15,7 @@ from timebalance.data.pipeline import training_videos
 from timebalance.data.transforms import ClipAugment
 from timebalance.engine.checkpoint import save_atomic
 from timebalance.engine.loader import epoch_loader, to_device
-from timebalance.engine.stage import start_stage
+from timebalance.engine.stage import fingerprint, start_stage
 from timebalance.engine.trainer import OptimConfig, fit
 from timebalance.losses import distinctive_loss, invariant_loss, ssl_init_loss
 from timebalance.models import ProjectionHead, build_backbone
@@ -106,6 +106,10 @@ def pretrain_teacher(
     weights) only when every epoch is done. Resumes from `resume` when it exists."""
     if kind not in KINDS:
         raise ValueError(f"unknown pretraining kind {kind!r}; choose one of {KINDS}")
+    if n_clips not in (2, 4):
+        # the backbones give 4 temporal slices; L_D2 pairs slice t with dense clip t
+        raise ValueError(f"n_clips must be 2 or 4 (the paper's Table 5), got {n_clips}")
+    run_id = fingerprint(locals(), inputs=[manifest])
     dev = start_stage(device=device, threads=threads, seed=seed)
     videos = training_videos(manifest)
     log.info("pretraining %s on %d videos (n=%d clips)", kind, len(videos), n_clips)
@@ -162,6 +166,7 @@ def pretrain_teacher(
         resume_path=resume,
         metrics_path=metrics,
         seed=seed,
+        fingerprint=run_id,
     )
     state = result.state["model"]
     save_atomic(
@@ -181,4 +186,5 @@ def pretrain_teacher(
         },
         out,
     )
+    Path(resume).unlink(missing_ok=True)  # the output exists: nothing left to resume
     log.info("wrote %s (final loss %.4f)", out, result.history[-1]["loss"])

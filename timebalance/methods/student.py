@@ -18,7 +18,7 @@ from timebalance.data.transforms import ClipAugment
 from timebalance.engine.checkpoint import load_checkpoint, load_weights, save_atomic
 from timebalance.engine.evaluate import clip_accuracy
 from timebalance.engine.loader import cycle, epoch_loader, to_device
-from timebalance.engine.stage import start_stage
+from timebalance.engine.stage import fingerprint, start_stage
 from timebalance.engine.trainer import OptimConfig, fit
 from timebalance.methods.timebalance import mix_teachers, student_loss
 from timebalance.models import build_backbone
@@ -105,7 +105,7 @@ def _val_loader(val: pd.DataFrame, frames_root, clips: ClipSettings, device):
     )(0)
 
 
-def _save_classifier(out, state, *, backbone, n_classes, result, extra) -> None:
+def _save_classifier(out, resume, state, *, backbone, n_classes, result, extra) -> None:
     save_atomic(
         {
             "model": state,
@@ -118,6 +118,7 @@ def _save_classifier(out, state, *, backbone, n_classes, result, extra) -> None:
         },
         out,
     )
+    Path(resume).unlink(missing_ok=True)  # the output exists: nothing left to resume
 
 
 def finetune_teacher(
@@ -139,6 +140,7 @@ def finetune_teacher(
 ) -> None:
     """Cross-entropy finetuning on the labeled list; the epoch with the best validation
     clip accuracy is kept. `pretrained` None trains from scratch."""
+    run_id = fingerprint(locals(), inputs=[labeled, val, pretrained])
     dev = start_stage(device=device, threads=threads, seed=seed)
     cs = ClipSettings(**clips)
     lab, va = read_split(labeled), read_split(val)
@@ -177,9 +179,11 @@ def finetune_teacher(
         metrics_path=metrics,
         validate=lambda: {"val_top1": clip_accuracy(model, val_loader, dev)},
         seed=seed,
+        fingerprint=run_id,
     )
     _save_classifier(
         out,
+        resume,
         result.state["model"],
         backbone=backbone,
         n_classes=n_classes,
@@ -225,6 +229,7 @@ def train_student(
     unlabeled clips (eqs. 2, 4, 7, 8). Teachers are frozen, in eval mode, under inference
     mode, and see exactly the augmented clip the student sees. Without teachers this is
     plain supervised training of the student (Table 2 a / Table 3 a)."""
+    run_id = fingerprint(locals(), inputs=[labeled, unlabeled, val, init, scores, *teachers])
     dev = start_stage(device=device, threads=threads, seed=seed)
     sp, cs = StudentSpec(**spec), ClipSettings(**clips)
     if sp.weighting not in WEIGHTINGS:
@@ -247,7 +252,13 @@ def train_student(
     if len(frozen) == 2 and sp.weighting == "tstr":
         if scores is None:
             raise ValueError("weighting 'tstr' needs the cached temporal-similarity scores")
-        cached = pd.read_csv(scores).set_index("video_id")["s"]
+        cached = pd.read_csv(scores, dtype={"video_id": str}, keep_default_na=False)
+        if lacking := {"video_id", "s"} - set(cached.columns):
+            raise ValueError(
+                f"{scores} is not a score cache: lacks columns {sorted(lacking)}; "
+                "rerun cache_scores for this dataset"
+            )
+        cached = cached.set_index("video_id")["s"].astype("float64")
         missing = sorted(set(table["video_id"]) - set(cached.index))
         if missing:
             raise ValueError(
@@ -328,9 +339,11 @@ def train_student(
         metrics_path=metrics,
         validate=lambda: {"val_top1": clip_accuracy(model, val_loader, dev)},
         seed=seed,
+        fingerprint=run_id,
     )
     _save_classifier(
         out,
+        resume,
         result.state["model"],
         backbone=backbone,
         n_classes=n_classes,
