@@ -251,4 +251,4 @@ def test_all_digit_video_ids_stay_text(tmp_path):
     table = manifest_rows({"a": (2, 0)})
     table["video_id"] = ["007", "0100"]
     table.to_csv(tmp_path / "manifest.csv", index=False)
-    assert training_videos(tmp_path / "manifest.csv")["video_id"].tolist() == ["0100", "007"]
+    assert training_videos(tmp_path / "manifest.csv")["video_id"].tolist() == ["007", "0100"]

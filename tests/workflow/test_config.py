@@ -70,7 +70,7 @@ def test_tstr_needs_an_invariant_then_a_distinctive_teacher(config):
     config["variants"]["swapped"]["weighting"] = "average"  # order does not matter there
     W.check_config(config)
     config["variants"]["three"] = {"teachers": ["invariant_n3_s0"]}
-    with pytest.raises(ValueError, match="n<2|4>"):
+    with pytest.raises(ValueError, match=r"n<2\|4>"):
         W.check_config(config)
 
 
