@@ -160,11 +160,14 @@ def student_settings(config: dict, wildcards) -> dict:
 
 # --- evaluation, aggregation, tables --------------------------------------------------
 def eval_settings(config: dict, wildcards) -> dict:
+    """Test views are clips of the shape the model was trained on (finetune for teachers)."""
     sch = W.schedule(config)
+    stage = "finetune" if wildcards.run.startswith("teachers/") else "student"
+    shape = W.clips(config, stage, wildcards.dataset)
     return {
         "crop_size": W.crop_size(config),
-        "clip_len": config["student"]["clip_len"],
-        "stride": config["student"]["stride"],
+        "clip_len": shape["clip_len"],
+        "stride": shape["stride"],
         "n_clips": sch["eval_clips"],
         "n_crops": sch["eval_crops"],
         "batch_size": max(1, sch["batch_size"] // 4),

@@ -130,12 +130,15 @@ def crop_scale(config: dict, dataset_name: str) -> list[float]:
 
 
 def clips(config: dict, stage: str, dataset_name: str) -> dict:
+    """Clip and loader settings of a classification stage (finetune | student) on a dataset.
+    `datasets.<name>.clip` overrides the stage's clip_len and stride."""
     sch = schedule(config)
+    shape = {**config[stage], **dataset(config, dataset_name).get("clip", {})}
     return {
         "crop_size": crop_size(config),
         "crop_scale": crop_scale(config, dataset_name),
-        "clip_len": int(config[stage]["clip_len"]),
-        "stride": int(config[stage]["stride"]),
+        "clip_len": int(shape["clip_len"]),
+        "stride": int(shape["stride"]),
         "batch_size": int(sch["batch_size"]),
         "workers": int(sch["workers"]),
     }

@@ -144,3 +144,24 @@ def test_init_and_scores_paths(config):
     assert W.scores_path("d", ["invariant_n4_s0", "distinctive_n4_s0"]) == (
         "results/scores/d/invariant_n4_s0+distinctive_n4_s0.csv"
     )
+
+
+def test_dataset_clip_shape_reaches_training_and_evaluation(config):
+    from types import SimpleNamespace
+
+    from timebalance import rule_functions as RF
+
+    config["datasets"]["synthetic"]["clip"] = {"clip_len": 16, "stride": 4}
+    config["datasets"]["ucf101"].pop("clip", None)
+    config["finetune"].update(clip_len=6, stride=3)
+    for ds, student, teacher in (("synthetic", (16, 4), (16, 4)), ("ucf101", (8, 2), (6, 3))):
+        wc = SimpleNamespace(dataset=ds, seed="0", model="student", run="student")
+        got = RF.student_settings(config, wc)["clips"]
+        assert (got["clip_len"], got["stride"]) == student
+        got = RF.eval_settings(config, wc)
+        assert (got["clip_len"], got["stride"]) == student
+        got = RF.finetune_settings(config, wc)["clips"]
+        assert (got["clip_len"], got["stride"]) == teacher
+        wc.run = "teachers/invariant_n4_s0"
+        got = RF.eval_settings(config, wc)
+        assert (got["clip_len"], got["stride"]) == teacher
