@@ -118,15 +118,7 @@ def test_finetune_learns_and_keeps_the_best_epoch(toy, teacher):
     assert [json.loads(line)["epoch"] for line in lines] == list(range(OPTIM["epochs"]))
 
 
-@pytest.mark.parametrize("weighting", ["single", "tstr"])
-def test_student_distills_from_frozen_teachers(toy, teacher, tmp_path, weighting):
-    teachers = [teacher] if weighting == "single" else [teacher, teacher]
-    scores = None
-    if weighting == "tstr":
-        scores = tmp_path / "scores.csv"
-        table = pd.concat(pd.read_csv(toy[n]) for n in ("labeled", "unlabeled", "val"))
-        table.assign(s=np.linspace(0, 1, len(table))).to_csv(scores, index=False)
-    before = {k: v.clone() for k, v in load_checkpoint(teacher)["model"].items()}
+def _student(toy, tmp_path, teachers, scores, spec) -> Path:
     out = tmp_path / "student.pt"
     train_student(
         labeled=toy["labeled"],
@@ -140,12 +132,25 @@ def test_student_distills_from_frozen_teachers(toy, teacher, tmp_path, weighting
         resume=tmp_path / "resume.pt",
         metrics=tmp_path / "student.jsonl",
         backbone="tiny",
-        spec={"weighting": weighting, "teachers": ["a"] * len(teachers)},
+        spec=spec,
         clips=CLIPS,
         optim=OPTIM,
         device="cpu",
         threads=1,
     )
+    return out
+
+
+@pytest.mark.parametrize("weighting", ["single", "tstr"])
+def test_student_distills_from_frozen_teachers(toy, teacher, tmp_path, weighting):
+    teachers = [teacher] if weighting == "single" else [teacher, teacher]
+    scores = None
+    if weighting == "tstr":
+        scores = tmp_path / "scores.csv"
+        table = pd.concat(pd.read_csv(toy[n]) for n in ("labeled", "unlabeled", "val"))
+        table.assign(s=np.linspace(0, 1, len(table))).to_csv(scores, index=False)
+    before = {k: v.clone() for k, v in load_checkpoint(teacher)["model"].items()}
+    out = _student(toy, tmp_path, teachers, scores, {"weighting": weighting})
     ckpt = load_checkpoint(out)
     history = ckpt["history"]
     # 16 unlabeled videos in batches of 8: two steps per epoch, each also sees labeled clips
@@ -161,23 +166,7 @@ def test_student_rejects_scores_missing_videos(toy, teacher, tmp_path):
     scores = tmp_path / "scores.csv"
     pd.read_csv(toy["labeled"]).assign(s=0.5).to_csv(scores, index=False)
     with pytest.raises(ValueError, match="no score for 16 videos"):
-        train_student(
-            labeled=toy["labeled"],
-            unlabeled=toy["unlabeled"],
-            val=toy["val"],
-            frames_root=toy["frames"],
-            init=None,
-            teachers=[teacher, teacher],
-            scores=scores,
-            out=tmp_path / "student.pt",
-            resume=tmp_path / "resume.pt",
-            metrics=tmp_path / "student.jsonl",
-            backbone="tiny",
-            spec={"weighting": "tstr"},
-            clips=CLIPS,
-            optim=OPTIM,
-            device="cpu",
-        )
+        _student(toy, tmp_path, [teacher, teacher], scores, {"weighting": "tstr"})
     assert not (tmp_path / "student.pt").exists()
 
 
