@@ -26,7 +26,8 @@ def test_chain_outputs(finished_run):
     assert result["config"]["schedule"] == "ci"
     assert result["code_version"]
     run = json.loads((workdir / "results/synthetic_50pct/seed0/student.json").read_text())
-    assert run["views"] == {"clips": 10, "crops": 3, "clip_len": 8, "stride": 2}
+    shape = config["datasets"]["synthetic"].get("clip", {"clip_len": 8, "stride": 2})
+    assert run["views"] == {"clips": 10, "crops": 3, **shape}
     for teacher in ("invariant", "distinctive"):
         assert (workdir / f"results/synthetic_50pct/teacher_{teacher}.json").exists()
     table = (workdir / "results/tables/table1.md").read_text()
