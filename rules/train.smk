@@ -6,6 +6,7 @@ rule finetune_teacher:
         labeled=bind(F.split_file, "labeled"),
         val=bind(F.split_file, "val"),
         pretrained=f"{R}/ssl/{{dataset}}/{{teacher}}.pt",
+        classes=f"{R}/index/{{dataset}}.classes.txt",
     output:
         weights=f"{R}/{{dataset}}_{{budget}}/seed{{seed}}/teachers/{{teacher}}.pt",
     log:

@@ -113,8 +113,6 @@ def score_settings(config: dict, wildcards) -> dict:
     sch = W.schedule(config)
     return {
         "crop_size": W.crop_size(config),
-        "n_clips": config["pretrain"]["n_clips"],
-        "clip_len": config["pretrain"]["clip_len"],
         "batch_size": sch["batch_size"],
         "workers": sch["workers"],
     }
@@ -138,6 +136,7 @@ def student_inputs(config: dict, wildcards) -> dict:
     inputs: dict = {
         name: split_file(name, config, wildcards) for name in ("labeled", "unlabeled", "val")
     }
+    inputs["classes"] = f"{R}/index/{w.dataset}.classes.txt"
     inputs["teachers"] = [f"{base}/teachers/{t}.pt" for t in spec["teachers"]]
     init = W.init_checkpoint(config, w.dataset, spec["init"])
     if init:

@@ -16,6 +16,7 @@ finetune_teacher(
     metrics=snakemake.params.metrics,
     threads=snakemake.threads,
     code_version=snakemake.params.code,
+    classes=snakemake.input.classes,
     **snakemake.params.runtime,
     **snakemake.params.settings,
 )

@@ -19,6 +19,7 @@ train_student(
     metrics=snakemake.params.metrics,
     threads=snakemake.threads,
     code_version=snakemake.params.code,
+    classes=snakemake.input.classes,
     **snakemake.params.runtime,
     **snakemake.params.settings,
 )

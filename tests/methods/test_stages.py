@@ -203,9 +203,7 @@ def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
     common = dict(
         manifest=toy["manifest"],
         frames_root=toy["frames"],
-        crop_size=SIZE,
-        n_clips=2,
-        clip_len=4,
+        crop_size=SIZE,  # n_clips (2) and clip_len (4) come from the checkpoints
         batch_size=8,
         workers=0,
         device="cpu",
@@ -241,3 +239,27 @@ def test_all_digit_video_ids_stay_text(tmp_path):
     table["video_id"] = ["007", "0100"]
     table.to_csv(tmp_path / "manifest.csv", index=False)
     assert training_videos(tmp_path / "manifest.csv")["video_id"].tolist() == ["007", "0100"]
+
+
+def test_classifier_outputs_follow_the_class_list(toy, tmp_path):
+    """A class without training videos keeps its output (evaluation needs one per class)."""
+    common = dict(
+        labeled=toy["labeled"],
+        val=toy["val"],
+        frames_root=toy["frames"],
+        pretrained=None,
+        resume=tmp_path / "resume.pt",
+        metrics=tmp_path / "m.jsonl",
+        backbone="tiny",
+        clips=CLIPS,
+        optim={**OPTIM, "epochs": 1},
+        device="cpu",
+        threads=1,
+    )
+    classes = tmp_path / "classes.txt"
+    classes.write_text("c0\nc1\nnever_seen\n")
+    finetune_teacher(out=tmp_path / "three.pt", classes=classes, **common)
+    assert load_checkpoint(tmp_path / "three.pt")["n_classes"] == 3
+    classes.write_text("c0\n")
+    with pytest.raises(ValueError, match="names only 1 classes"):
+        finetune_teacher(out=tmp_path / "one.pt", classes=classes, **common)

@@ -45,8 +45,8 @@ def cache_scores(
     distinctive: str | Path,
     out: str | Path,
     crop_size: int = 112,
-    n_clips: int = 4,
-    clip_len: int = 16,
+    n_clips: int | None = None,
+    clip_len: int | None = None,
     batch_size: int = 16,
     workers: int = 2,
     device: str = "auto",
@@ -57,6 +57,15 @@ def cache_scores(
     dev = start_stage(device=device, threads=threads)
     videos = training_videos(manifest)
     models = [load_embedder(invariant, dev), load_embedder(distinctive, dev)]
+    shapes = {(m[2].get("n_clips"), m[2].get("clip_len")) for m in models}
+    if len(shapes) != 1:
+        raise ValueError(
+            f"{invariant} and {distinctive} were pretrained on different clips "
+            f"(n_clips, clip_len): {sorted(shapes, key=str)}; pair teachers with the same n"
+        )
+    stored_n, stored_len = shapes.pop()
+    n_clips = n_clips or stored_n or 4
+    clip_len = clip_len or stored_len or 16
     dataset = ScoreDataset(videos, frames_root, size=crop_size, n_clips=n_clips, clip_len=clip_len)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     rows = []

@@ -56,8 +56,23 @@ class StudentSpec:
     teachers: list[str] = field(default_factory=list)
 
 
-def _n_classes(*frames: pd.DataFrame) -> int:
-    return int(max(int(f["label"].max()) for f in frames if len(f)) + 1)
+def _n_classes(classes: str | Path | None, *frames: pd.DataFrame) -> int:
+    """Number of classifier outputs: the dataset's class list (`<index>.classes.txt`, one name
+    per line) when given, so a class without training videos keeps its output; else inferred
+    from the labels of the lists."""
+    present = [f for f in frames if len(f)]
+    if not present:
+        raise ValueError("the labeled and validation lists are both empty: nothing to train on")
+    top = max(int(f["label"].max()) for f in present)
+    if classes is None:
+        return top + 1
+    n = len([line for line in Path(classes).read_text().splitlines() if line])
+    if top >= n:
+        raise ValueError(
+            f"label {top} in the split lists, but {classes} names only {n} classes; "
+            "regenerate the splits from the current index"
+        )
+    return n
 
 
 def build_classifier(backbone: str, n_classes: int, init: str | Path | None) -> nn.Module:
@@ -137,14 +152,15 @@ def finetune_teacher(
     device: str = "auto",
     threads: int | None = None,
     code_version: str = "",
+    classes: str | Path | None = None,
 ) -> None:
     """Cross-entropy finetuning on the labeled list; the epoch with the best validation
     clip accuracy is kept. `pretrained` None trains from scratch."""
-    run_id = fingerprint(locals(), inputs=[labeled, val, pretrained])
+    run_id = fingerprint(locals(), inputs=[labeled, val, pretrained, classes])
     dev = start_stage(device=device, threads=threads, seed=seed)
     cs = ClipSettings(**clips)
     lab, va = read_split(labeled), read_split(val)
-    n_classes = _n_classes(lab, va)
+    n_classes = _n_classes(classes, lab, va)
     model = build_classifier(backbone, n_classes, pretrained).to(dev)
     train = ClipDataset(
         lab,
@@ -224,12 +240,15 @@ def train_student(
     device: str = "auto",
     threads: int | None = None,
     code_version: str = "",
+    classes: str | Path | None = None,
 ) -> None:
     """The student: CE on labeled clips + distillation to the teachers' p_T on labeled and
     unlabeled clips (eqs. 2, 4, 7, 8). Teachers are frozen, in eval mode, under inference
     mode, and see exactly the augmented clip the student sees. Without teachers this is
     plain supervised training of the student (Table 2 a / Table 3 a)."""
-    run_id = fingerprint(locals(), inputs=[labeled, unlabeled, val, init, scores, *teachers])
+    run_id = fingerprint(
+        locals(), inputs=[labeled, unlabeled, val, init, scores, classes, *teachers]
+    )
     dev = start_stage(device=device, threads=threads, seed=seed)
     sp, cs = StudentSpec(**spec), ClipSettings(**clips)
     if sp.weighting not in WEIGHTINGS:
@@ -239,7 +258,7 @@ def train_student(
     if len(teachers) == 2 and sp.weighting == "single":
         raise ValueError("weighting 'single' takes one teacher; use 'average' or 'tstr'")
     lab, unl, va = read_split(labeled), read_split(unlabeled), read_split(val)
-    n_classes = _n_classes(lab, va)
+    n_classes = _n_classes(classes, lab, va)
     model = build_classifier(backbone, n_classes, init).to(dev)
     frozen = [load_classifier(t, dev) for t in teachers]
     for path, t in zip(teachers, frozen, strict=True):
