@@ -120,6 +120,8 @@ def student_optim(config: dict, spec: dict) -> dict:
     return settings
 
 
+# Equal to timebalance.data.transforms.DEFAULT_CROP_SCALE (tested); not imported from there
+# because this module stays free of torch, so that parsing the DAG is fast.
 DEFAULT_CROP_SCALE = (0.2, 1.0)
 
 

@@ -92,6 +92,9 @@ def test_labels_only_students_take_the_finetuning_epochs(config):
 
 
 def test_crop_scale_reaches_every_training_stage(config):
+    from timebalance.data.transforms import DEFAULT_CROP_SCALE
+
+    assert W.DEFAULT_CROP_SCALE == DEFAULT_CROP_SCALE
     from types import SimpleNamespace
 
     from timebalance import rule_functions as RF

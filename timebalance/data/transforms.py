@@ -21,6 +21,10 @@ KINETICS_STD = (0.22803, 0.22145, 0.216989)
 CROPS = ("left", "center", "right")
 
 
+# Area share range of the random resized crop unless a dataset sets its own `crop_scale`.
+DEFAULT_CROP_SCALE: tuple[float, float] = (0.2, 1.0)
+
+
 def _uniform(g: torch.Generator, low: float, high: float) -> float:
     return low + (high - low) * float(torch.rand((), generator=g))
 
@@ -98,7 +102,7 @@ class ClipAugment:
     def __init__(
         self,
         size: int,
-        scale: tuple[float, float] = (0.2, 1.0),
+        scale: tuple[float, float] = DEFAULT_CROP_SCALE,
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
         flip_p: float = 0.5,
         jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1),

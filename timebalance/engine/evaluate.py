@@ -14,6 +14,11 @@ from timebalance.engine.device import autocast
 from timebalance.engine.loader import to_device
 
 
+def read_class_list(path: str | Path) -> list[str]:
+    """Class names in label order from `<index>.classes.txt` (one per line)."""
+    return [line for line in Path(path).read_text().splitlines() if line]
+
+
 def classification_metrics(
     probs: np.ndarray, labels: np.ndarray, class_names: Sequence[str]
 ) -> dict:
@@ -129,7 +134,7 @@ def evaluate_checkpoint(
 
     dev = start_stage(device=device, threads=threads)
     model = load_classifier(checkpoint, dev)
-    names = [line for line in Path(class_names).read_text().splitlines() if line]
+    names = read_class_list(class_names)
     dataset = EvalDataset(
         read_split(test),
         frames_root,

@@ -12,7 +12,7 @@ from torch import nn
 
 from timebalance.data.clips import PretrainDataset
 from timebalance.data.pipeline import training_videos
-from timebalance.data.transforms import ClipAugment
+from timebalance.data.transforms import DEFAULT_CROP_SCALE, ClipAugment
 from timebalance.engine.checkpoint import save_atomic
 from timebalance.engine.loader import epoch_loader, to_device
 from timebalance.engine.stage import fingerprint, start_stage
@@ -86,7 +86,7 @@ def pretrain_teacher(
     n_clips: int = 4,
     clip_len: int = 16,
     crop_size: int = 112,
-    crop_scale: tuple[float, float] = (0.2, 1.0),
+    crop_scale: tuple[float, float] = DEFAULT_CROP_SCALE,
     temperature: float = 0.1,
     local_local_reduction: str = "mean",
     epochs: int = 250,

@@ -64,8 +64,7 @@ def cache_scores(
             f"(n_clips, clip_len): {sorted(shapes, key=str)}; pair teachers with the same n"
         )
     stored_n, stored_len = shapes.pop()
-    n_clips = n_clips or stored_n or 4
-    clip_len = clip_len or stored_len or 16
+    n_clips, clip_len = n_clips or stored_n, clip_len or stored_len
     dataset = ScoreDataset(videos, frames_root, size=crop_size, n_clips=n_clips, clip_len=clip_len)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     rows = []

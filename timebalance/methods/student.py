@@ -14,9 +14,9 @@ from torch import nn
 
 from timebalance.data.clips import ClipDataset
 from timebalance.data.splits import read_split
-from timebalance.data.transforms import ClipAugment
+from timebalance.data.transforms import DEFAULT_CROP_SCALE, ClipAugment
 from timebalance.engine.checkpoint import load_checkpoint, load_weights, save_atomic
-from timebalance.engine.evaluate import clip_accuracy
+from timebalance.engine.evaluate import clip_accuracy, read_class_list
 from timebalance.engine.loader import cycle, epoch_loader, to_device
 from timebalance.engine.stage import fingerprint, start_stage
 from timebalance.engine.trainer import OptimConfig, fit
@@ -33,7 +33,7 @@ class ClipSettings:
     """Input clips and loaders of a classification stage."""
 
     crop_size: int = 112
-    crop_scale: tuple[float, float] = (0.2, 1.0)  # area share range of the random crop
+    crop_scale: tuple[float, float] = DEFAULT_CROP_SCALE  # area share range of the random crop
     clip_len: int = 8
     stride: int = 2
     batch_size: int = 32
@@ -66,7 +66,7 @@ def _n_classes(classes: str | Path | None, *frames: pd.DataFrame) -> int:
     top = max(int(f["label"].max()) for f in present)
     if classes is None:
         return top + 1
-    n = len([line for line in Path(classes).read_text().splitlines() if line])
+    n = len(read_class_list(classes))
     if top >= n:
         raise ValueError(
             f"label {top} in the split lists, but {classes} names only {n} classes; "
