@@ -111,10 +111,12 @@ def load_torch(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
         raise ValueError(
             f"{path} is not a plain checkpoint (tensors, numbers, strings, lists and dicts); "
             "it was refused without running any of it. Delete it and rerun the stage that "
-            f"writes it. ({str(err).splitlines()[0]})"
+            "writes it."
         ) from err
     except RuntimeError as err:
-        raise ValueError(f"{path} cannot be read as a torch file ({err}); delete it and rerun")
+        raise ValueError(
+            f"{path} cannot be read as a torch file ({err}); delete it and rerun the stage"
+        ) from err
 
 
 def write_dir(
