@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from timebalance.engine.checkpoint import write_json_atomic
-
-METRICS = ("top1", "top5", "mean_class_accuracy")
+from timebalance import io
+from timebalance.report.specs import METRICS
 
 
 def aggregate_runs(runs: list[str | Path], out: str | Path, *, info: dict | None = None) -> dict:
@@ -52,5 +51,5 @@ def aggregate_runs(runs: list[str | Path], out: str | Path, *, info: dict | None
         if key in loaded[0]:
             result[key] = loaded[0][key]
     result.update(info or {})
-    write_json_atomic(result, out)
+    io.write_json(result, out)
     return result
