@@ -3,9 +3,9 @@
 
 rule synthesize_dataset:
     output:
-        root=directory(f"{R}/datasets/{{dataset}}"),
+        root=directory(P.DATASET_ROOT),
     log:
-        f"{R}/logs/synthesize_dataset/{{dataset}}.log",
+        P.log_path("synthesize_dataset", P.DATASET_ROOT),
     conda:
         "../envs/data.yaml"
     resources:
@@ -13,7 +13,7 @@ rule synthesize_dataset:
         runtime=30,
     params:
         settings=bind(F.synthetic_settings),
-        code=code("synthesize"),
+        code=code("synthesize_dataset"),
     script:
         "../workflow_scripts/synthesize_dataset.py"
 
@@ -22,10 +22,10 @@ rule index_dataset:
     input:
         unpack(bind(F.index_inputs)),
     output:
-        index=f"{R}/index/{{dataset}}.csv",
-        classes=f"{R}/index/{{dataset}}.classes.txt",
+        index=P.INDEX,
+        classes=P.CLASSES,
     log:
-        f"{R}/logs/index_dataset/{{dataset}}.log",
+        P.log_path("index_dataset", P.INDEX),
     conda:
         "../envs/data.yaml"
     resources:
@@ -33,18 +33,18 @@ rule index_dataset:
         runtime=10,
     params:
         settings=bind(F.index_params),
-        code=code("index"),
+        code=code("index_dataset"),
     script:
         "../workflow_scripts/index_dataset.py"
 
 
 rule extract_frames:
     input:
-        index=f"{R}/index/{{dataset}}.csv",
+        index=P.INDEX,
     output:
-        shard=f"{R}/frames/{{dataset}}/shards/{{shard}}.csv",
+        shard=P.FRAME_SHARD,
     log:
-        f"{R}/logs/extract_frames/{{dataset}}/{{shard}}.log",
+        P.log_path("extract_frames", P.FRAME_SHARD),
     conda:
         "../envs/data.yaml"
     threads: 2
@@ -54,7 +54,7 @@ rule extract_frames:
     params:
         settings=bind(F.frames_params),
         frames_root=bind(F.frames_root),
-        code=code("frames"),
+        code=code("extract_frames"),
     script:
         "../workflow_scripts/extract_frames.py"
 
@@ -63,9 +63,9 @@ rule frames_manifest:
     input:
         shards=bind(F.shard_manifests),
     output:
-        manifest=f"{R}/frames/{{dataset}}/manifest.csv",
+        manifest=P.MANIFEST,
     log:
-        f"{R}/logs/frames_manifest/{{dataset}}.log",
+        P.log_path("frames_manifest", P.MANIFEST),
     conda:
         "../envs/data.yaml"
     resources:
@@ -73,22 +73,22 @@ rule frames_manifest:
         runtime=10,
     params:
         max_bad_fraction=bind(F.max_bad_fraction),
-        code=code("frames"),
+        code=code("frames_manifest"),
     script:
         "../workflow_scripts/frames_manifest.py"
 
 
 rule make_splits:
     input:
-        manifest=bind(F.manifest),
+        unpack(bind(F.splits_inputs)),
     output:
-        labeled=f"{R}/splits/{{dataset}}/{{budget}}/seed{{seed}}/labeled.csv",
-        unlabeled=f"{R}/splits/{{dataset}}/{{budget}}/seed{{seed}}/unlabeled.csv",
-        val=f"{R}/splits/{{dataset}}/{{budget}}/seed{{seed}}/val.csv",
-        test=f"{R}/splits/{{dataset}}/{{budget}}/seed{{seed}}/test.csv",
-        summary=f"{R}/splits/{{dataset}}/{{budget}}/seed{{seed}}/splits.json",
+        labeled=P.fill(P.SPLIT, part="labeled"),
+        unlabeled=P.fill(P.SPLIT, part="unlabeled"),
+        val=P.fill(P.SPLIT, part="val"),
+        test=P.fill(P.SPLIT, part="test"),
+        summary=P.SPLITS_SUMMARY,
     log:
-        f"{R}/logs/make_splits/{{dataset}}_{{budget}}_seed{{seed}}.log",
+        P.log_path("make_splits", P.SPLITS_SUMMARY),
     conda:
         "../envs/data.yaml"
     resources:
@@ -97,6 +97,6 @@ rule make_splits:
     params:
         val_fraction=config["splits"]["val_fraction"],
         labeled_list=bind(F.labeled_list),
-        code=code("splits"),
+        code=code("make_splits"),
     script:
         "../workflow_scripts/make_splits.py"

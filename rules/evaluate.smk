@@ -3,15 +3,15 @@
 
 rule evaluate:
     input:
-        checkpoint=f"{R}/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.pt",
+        checkpoint=P.RUN_WEIGHTS,
         test=bind(F.split_file, "test"),
-        classes=f"{R}/index/{{dataset}}.classes.txt",
+        classes=P.CLASSES,
     output:
-        metrics=f"{R}/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.json",
+        metrics=P.RUN_METRICS,
     log:
-        f"{R}/logs/evaluate/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.log",
+        P.log_path("evaluate", P.RUN_METRICS),
     benchmark:
-        f"{R}/benchmarks/evaluate/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.tsv"
+        P.benchmark_path("evaluate", P.RUN_METRICS)
     conda:
         "../envs/train.yaml"
     threads: 2
@@ -33,15 +33,15 @@ rule aggregate_seeds:
     input:
         runs=bind(F.aggregate_inputs),
     output:
-        result=f"{R}/{{dataset}}_{{budget}}/{{key}}.json",
+        result=P.RESULT,
     log:
-        f"{R}/logs/aggregate_seeds/{{dataset}}_{{budget}}/{{key}}.log",
+        P.log_path("aggregate_seeds", P.RESULT),
     conda:
         "../envs/data.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
     params:
-        code=code("aggregate"),
+        code=code("aggregate_seeds"),
     script:
         "../workflow_scripts/aggregate_seeds.py"

@@ -5,11 +5,11 @@ rule pretrain_teacher:
     input:
         manifest=bind(F.manifest),
     output:
-        weights=f"{R}/ssl/{{dataset}}/{{kind}}_n{{n}}_s{{ps}}.pt",
+        weights=P.SSL,
     log:
-        f"{R}/logs/pretrain_teacher/{{dataset}}/{{kind}}_n{{n}}_s{{ps}}.log",
+        P.log_path("pretrain_teacher", P.SSL),
     benchmark:
-        f"{R}/benchmarks/pretrain_teacher/{{dataset}}/{{kind}}_n{{n}}_s{{ps}}.tsv"
+        P.benchmark_path("pretrain_teacher", P.SSL)
     conda:
         "../envs/train.yaml"
     threads: 2
@@ -20,10 +20,10 @@ rule pretrain_teacher:
     params:
         settings=bind(F.pretrain_settings),
         frames_root=bind(F.frames_root),
-        resume=f"{R}/resume/ssl/{{dataset}}/{{kind}}_n{{n}}_s{{ps}}.pt",
-        metrics=f"{R}/metrics/ssl/{{dataset}}/{{kind}}_n{{n}}_s{{ps}}.jsonl",
+        resume=P.mirror("resume", P.SSL, ".pt"),
+        metrics=P.mirror("metrics", P.SSL, ".jsonl"),
         runtime=bind(F.device_params),
-        code=code("pretrain"),
+        code=code("pretrain_teacher"),
     script:
         "../workflow_scripts/pretrain_teacher.py"
 
@@ -31,14 +31,14 @@ rule pretrain_teacher:
 rule cache_scores:
     input:
         manifest=bind(F.manifest),
-        t1=f"{R}/ssl/{{dataset}}/{{t1}}.pt",
-        t2=f"{R}/ssl/{{dataset}}/{{t2}}.pt",
+        t1=bind(F.pretrained, "t1"),
+        t2=bind(F.pretrained, "t2"),
     output:
-        scores=f"{R}/scores/{{dataset}}/{{t1}}+{{t2}}.csv",
+        scores=P.SCORES,
     log:
-        f"{R}/logs/cache_scores/{{dataset}}/{{t1}}+{{t2}}.log",
+        P.log_path("cache_scores", P.SCORES),
     benchmark:
-        f"{R}/benchmarks/cache_scores/{{dataset}}/{{t1}}+{{t2}}.tsv"
+        P.benchmark_path("cache_scores", P.SCORES)
     conda:
         "../envs/train.yaml"
     threads: 2
@@ -50,6 +50,6 @@ rule cache_scores:
         settings=bind(F.score_settings),
         frames_root=bind(F.frames_root),
         runtime=bind(F.device_params),
-        code=code("scores"),
+        code=code("cache_scores"),
     script:
         "../workflow_scripts/cache_scores.py"

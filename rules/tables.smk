@@ -5,11 +5,9 @@ rule tables:
     input:
         results=bind(F.table_files),
     output:
-        md=f"{R}/tables/{{grid}}/{{table}}.md",
-        csv=f"{R}/tables/{{grid}}/{{table}}.csv",
-        tex=f"{R}/tables/{{grid}}/{{table}}.tex",
+        **P.TABLE_FILES,
     log:
-        f"{R}/logs/tables/{{grid}}/{{table}}.log",
+        P.log_path("tables", P.TABLE_FILES["md"]),
     conda:
         "../envs/data.yaml"
     resources:
@@ -25,8 +23,6 @@ rule tables:
 
 use rule tables as tables_default with:
     output:
-        md=f"{R}/tables/{{table}}.md",
-        csv=f"{R}/tables/{{table}}.csv",
-        tex=f"{R}/tables/{{table}}.tex",
+        **P.DEFAULT_TABLE_FILES,
     log:
-        f"{R}/logs/tables/{{table}}.log",
+        P.log_path("tables", P.DEFAULT_TABLE_FILES["md"]),

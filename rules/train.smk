@@ -5,14 +5,14 @@ rule finetune_teacher:
     input:
         labeled=bind(F.split_file, "labeled"),
         val=bind(F.split_file, "val"),
-        pretrained=f"{R}/ssl/{{dataset}}/{{teacher}}.pt",
-        classes=f"{R}/index/{{dataset}}.classes.txt",
+        pretrained=bind(F.pretrained, "teacher"),
+        classes=P.CLASSES,
     output:
-        weights=f"{R}/{{dataset}}_{{budget}}/seed{{seed}}/teachers/{{teacher}}.pt",
+        weights=P.TEACHER_WEIGHTS,
     log:
-        f"{R}/logs/finetune_teacher/{{dataset}}_{{budget}}/seed{{seed}}/{{teacher}}.log",
+        P.log_path("finetune_teacher", P.TEACHER_WEIGHTS),
     benchmark:
-        f"{R}/benchmarks/finetune_teacher/{{dataset}}_{{budget}}/seed{{seed}}/{{teacher}}.tsv"
+        P.benchmark_path("finetune_teacher", P.TEACHER_WEIGHTS)
     conda:
         "../envs/train.yaml"
     threads: 2
@@ -23,10 +23,10 @@ rule finetune_teacher:
     params:
         settings=bind(F.finetune_settings),
         frames_root=bind(F.frames_root),
-        resume=f"{R}/resume/{{dataset}}_{{budget}}/seed{{seed}}/teachers/{{teacher}}.pt",
-        metrics=f"{R}/metrics/{{dataset}}_{{budget}}/seed{{seed}}/teachers/{{teacher}}.jsonl",
+        resume=P.mirror("resume", P.TEACHER_WEIGHTS, ".pt"),
+        metrics=P.mirror("metrics", P.TEACHER_WEIGHTS, ".jsonl"),
         runtime=bind(F.device_params),
-        code=code("finetune"),
+        code=code("finetune_teacher"),
     script:
         "../workflow_scripts/finetune_teacher.py"
 
@@ -35,11 +35,11 @@ rule train_student:
     input:
         unpack(bind(F.student_inputs)),
     output:
-        weights=f"{R}/{{dataset}}_{{budget}}/seed{{seed}}/{{model}}.pt",
+        weights=P.MODEL_WEIGHTS,
     log:
-        f"{R}/logs/train_student/{{dataset}}_{{budget}}/seed{{seed}}/{{model}}.log",
+        P.log_path("train_student", P.MODEL_WEIGHTS),
     benchmark:
-        f"{R}/benchmarks/train_student/{{dataset}}_{{budget}}/seed{{seed}}/{{model}}.tsv"
+        P.benchmark_path("train_student", P.MODEL_WEIGHTS)
     conda:
         "../envs/train.yaml"
     threads: 2
@@ -50,9 +50,9 @@ rule train_student:
     params:
         settings=bind(F.student_settings),
         frames_root=bind(F.frames_root),
-        resume=f"{R}/resume/{{dataset}}_{{budget}}/seed{{seed}}/{{model}}.pt",
-        metrics=f"{R}/metrics/{{dataset}}_{{budget}}/seed{{seed}}/{{model}}.jsonl",
+        resume=P.mirror("resume", P.MODEL_WEIGHTS, ".pt"),
+        metrics=P.mirror("metrics", P.MODEL_WEIGHTS, ".jsonl"),
         runtime=bind(F.device_params),
-        code=code("student"),
+        code=code("train_student"),
     script:
         "../workflow_scripts/train_student.py"

@@ -13,7 +13,21 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT / "rules" / "config.schema.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def validated(config: dict) -> dict:
+    """What rules/common.smk does with the config: fix command-line types, validate against
+    the schema (which fills in its defaults), run the cross-key checks."""
+    from snakemake.utils import validate
+
+    from timebalance.workflow.config import check_config, coerce_command_line
+
+    coerce_command_line(config)
+    validate(config, str(SCHEMA))
+    check_config(config)
+    return config
 
 
 def tiny_config() -> dict:

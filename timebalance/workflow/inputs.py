@@ -1,0 +1,302 @@
+"""Input, param and resource functions of the Snakemake rules, and the result targets.
+
+Each rule function takes the config first and the job's wildcards second; rules/common.smk
+binds the config (`functools.partial`), so the .smk files hold rules only and this logic is
+testable without Snakemake. The config is the validated one (schema defaults filled in).
+The settings dicts keep the key names the stage functions take."""
+
+from __future__ import annotations
+
+import re
+
+from timebalance.workflow import config as C
+from timebalance.workflow import paths as P
+
+
+# --- common ---------------------------------------------------------------------------
+def device_params(config: dict, wildcards) -> dict:
+    return {"device": config["device"]}
+
+
+def gpus(config: dict, wildcards) -> int:
+    """One GPU per training job, none for the CPU-sized `tiny` backbone."""
+    return 0 if backbone(config, wildcards) == "tiny" else 1
+
+
+def frames_root(config: dict, wildcards) -> str:
+    return P.FRAMES_ROOT.format(dataset=wildcards.dataset)
+
+
+def manifest(config: dict, wildcards) -> str:
+    return P.MANIFEST.format(dataset=wildcards.dataset)
+
+
+def split_file(part: str, config: dict, wildcards) -> str:
+    w = wildcards
+    return P.SPLIT.format(dataset=w.dataset, budget=w.budget, seed=w.seed, part=part)
+
+
+def pretrained(wildcard: str, config: dict, wildcards) -> str:
+    """The pretrained checkpoint of the teacher id in wildcard `wildcard`."""
+    return P.teacher_ssl_weights(wildcards.dataset, getattr(wildcards, wildcard))
+
+
+def backbone(config: dict, wildcards) -> str:
+    return C.dataset(config, wildcards.dataset)["backbone"]
+
+
+def paper_grid_targets(config: dict, wildcards) -> list[str]:
+    """Evaluated only when paper_grid is requested (a config may define no paper grid)."""
+    return grid_results(config, "paper")
+
+
+# --- data -----------------------------------------------------------------------------
+def synthetic_settings(config: dict, wildcards) -> dict:
+    return C.dataset(config, wildcards.dataset)["synthetic"]
+
+
+def index_inputs(config: dict, wildcards) -> dict:
+    """A generated dataset's folder is an input of its index; for a real one, the annotation
+    files its adapter reads, so editing a label rebuilds the index and what follows."""
+    ds = C.dataset(config, wildcards.dataset)
+    if "synthetic" in ds:
+        return {"root": ds["root"]}
+    from timebalance.data.index import annotation_files  # pandas: only for real datasets
+
+    files = annotation_files(ds["format"], ds["root"], ds["split"], ds["options"])
+    return {"annotations": [str(f) for f in files]}
+
+
+def index_params(config: dict, wildcards) -> dict:
+    ds = C.dataset(config, wildcards.dataset)
+    return {
+        "fmt": ds["format"],
+        "root": ds["root"],
+        "split": ds["split"],
+        "options": ds["options"],
+    }
+
+
+def shard_manifests(config: dict, wildcards) -> list[str]:
+    n = C.frames_settings(config, wildcards.dataset)["n_shards"]
+    return [P.FRAME_SHARD.format(dataset=wildcards.dataset, shard=k) for k in range(n)]
+
+
+def frames_params(config: dict, wildcards) -> dict:
+    settings = C.frames_settings(config, wildcards.dataset)
+    return {
+        "root": C.dataset(config, wildcards.dataset)["root"],
+        "n_shards": settings["n_shards"],
+        "short_side": settings["short_side"],
+        "fps": settings["fps"],
+        "quality": settings["quality"],
+    }
+
+
+def max_bad_fraction(config: dict, wildcards) -> float:
+    return C.frames_settings(config, wildcards.dataset)["max_bad_fraction"]
+
+
+def labeled_list(config: dict, wildcards) -> str | None:
+    """The external labeled list configured for this (dataset, budget), if any."""
+    return config["splits"]["labeled_lists"].get(f"{wildcards.dataset}_{wildcards.budget}")
+
+
+def splits_inputs(config: dict, wildcards) -> dict:
+    """The frame manifest, and an external labeled list (editing it redraws the splits)."""
+    inputs = {"manifest": manifest(config, wildcards)}
+    if listed := labeled_list(config, wildcards):
+        inputs["labeled_list"] = listed
+    return inputs
+
+
+# --- pretraining and scores -----------------------------------------------------------
+def pretrain_settings(config: dict, wildcards) -> dict:
+    sch = C.schedule(config)
+    pre = config["pretrain"]
+    return {
+        "kind": wildcards.kind,
+        "backbone": backbone(config, wildcards),
+        "n_clips": int(wildcards.n),
+        "clip_len": pre["clip_len"],
+        "crop_size": C.crop_size(config),
+        "crop_scale": C.crop_scale(config, wildcards.dataset),
+        "temperature": pre["temperature"],
+        "local_local_reduction": pre["local_local_reduction"],
+        "batch_size": sch["pretrain_batch_size"],
+        "workers": sch["workers"],
+        "seed": int(wildcards.ps),
+        **C.optim(config, "pretrain", dataset_name=wildcards.dataset),
+    }
+
+
+def score_settings(config: dict, wildcards) -> dict:
+    sch = C.schedule(config)
+    return {
+        "crop_size": C.crop_size(config),
+        "batch_size": sch["batch_size"],
+        "workers": sch["workers"],
+    }
+
+
+# --- finetuning and the student -------------------------------------------------------
+def finetune_settings(config: dict, wildcards) -> dict:
+    return {
+        "backbone": backbone(config, wildcards),
+        "clips": C.clips(config, "finetune", wildcards.dataset),
+        "optim": C.optim(config, "finetune"),
+        "seed": int(wildcards.seed),
+    }
+
+
+def student_inputs(config: dict, wildcards) -> dict:
+    """Split lists, the initialisation, the finetuned teachers and (TSTR) the scores."""
+    spec = C.student_variant(config, wildcards.model)
+    w = wildcards
+    inputs: dict = {
+        part: split_file(part, config, wildcards) for part in ("labeled", "unlabeled", "val")
+    }
+    inputs["classes"] = P.CLASSES.format(dataset=w.dataset)
+    inputs["teachers"] = [
+        P.TEACHER_WEIGHTS.format(dataset=w.dataset, budget=w.budget, seed=w.seed, teacher=t)
+        for t in spec["teachers"]
+    ]
+    init = C.init_checkpoint(config, w.dataset, spec["init"])
+    if init:
+        inputs["init"] = init
+    if len(spec["teachers"]) == 2 and spec["weighting"] == "tstr":
+        inputs["scores"] = P.scores(w.dataset, spec["teachers"])
+    return inputs
+
+
+def student_settings(config: dict, wildcards) -> dict:
+    spec = C.student_variant(config, wildcards.model)
+    return {
+        "backbone": backbone(config, wildcards),
+        "spec": {k: v for k, v in spec.items() if k != "init"},
+        "clips": C.clips(config, "student", wildcards.dataset),
+        "optim": C.student_optim(config, spec),
+        "seed": int(wildcards.seed),
+    }
+
+
+# --- evaluation -----------------------------------------------------------------------
+def eval_settings(config: dict, wildcards) -> dict:
+    """Test views are clips of the shape the model was trained on (finetune for teachers)."""
+    sch = C.schedule(config)
+    stage = "finetune" if wildcards.run.startswith("teachers/") else "student"
+    shape = C.clips(config, stage, wildcards.dataset)
+    return {
+        "crop_size": C.crop_size(config),
+        "clip_len": shape["clip_len"],
+        "stride": shape["stride"],
+        "n_clips": sch["eval_clips"],
+        "n_crops": sch["eval_crops"],
+        "batch_size": max(1, sch["batch_size"] // 4),
+        "workers": sch["workers"],
+    }
+
+
+def eval_info(config: dict, wildcards) -> dict:
+    """Recorded in the result: what was evaluated and with which settings."""
+    run = wildcards.run
+    if run.startswith("teachers/"):
+        stage = {"finetune": config["finetune"], "pretrain": config["pretrain"]}
+    else:
+        stage = {"student": C.student_variant(config, run), "pretrain": config["pretrain"]}
+    return {
+        "model": run,
+        "dataset": wildcards.dataset,
+        "budget": wildcards.budget,
+        "seed": int(wildcards.seed),
+        "config": {
+            "schedule": config["schedule"],
+            "backbone": backbone(config, wildcards),
+            "crop_size": C.crop_size(config),
+            **stage,
+        },
+    }
+
+
+# --- results: per-seed runs behind a result, tables, targets ---------------------------
+def result_run(config: dict, key: str) -> str:
+    """Per-seed model name (path stem under seed<k>/) behind an aggregated result key."""
+    n, s = config["pretrain"]["n_clips"], config["student"]["teacher_pretrain_seed"]
+    if re.fullmatch(P.MODEL, key) or re.fullmatch(f"teachers/{P.TEACHER}", key):
+        return key
+    if m := re.fullmatch(f"teacher_({P.TEACHER_KIND})", key):
+        return f"teachers/{P.teacher_id(m.group(1), n, s)}"
+    if m := re.fullmatch(f"teachers/({P.TEACHER_KIND})_n({P.N_CLIPS})", key):
+        return f"teachers/{P.teacher_id(m.group(1), int(m.group(2)), s)}"
+    raise ValueError(f"unknown result {key!r}")
+
+
+def run_paths(config: dict, ds: str, budget: str, key: str) -> list[str]:
+    run = result_run(config, key)
+    return [
+        P.RUN_METRICS.format(dataset=ds, budget=budget, seed=seed, run=run)
+        for seed in config["seeds"]
+    ]
+
+
+def aggregate_inputs(config: dict, wildcards) -> list[str]:
+    return run_paths(config, wildcards.dataset, wildcards.budget, wildcards.key)
+
+
+def table_inputs(config: dict, grid: str, name: str) -> dict[str, str]:
+    """Aggregated result files a table needs, keyed 'dataset|budget|result_key'."""
+    from timebalance.report.specs import required_results
+
+    cells = C.table_grid(config, grid).get(name)
+    if cells is None:
+        raise ValueError(f"table {name!r} is not listed in tables.grids.{grid}")
+    return {
+        f"{ds}|{b}|{key}": P.RESULT.format(dataset=ds, budget=b, key=key)
+        for ds, b, key in required_results(name, cells)
+    }
+
+
+def _table_files(grid: str | None, table: str) -> list[str]:
+    if grid is None:
+        return [p.format(table=table) for p in P.DEFAULT_TABLE_FILES.values()]
+    return [p.format(grid=grid, table=table) for p in P.TABLE_FILES.values()]
+
+
+def grid_results(config: dict, grid: str) -> list[str]:
+    """Every table and every aggregated result of a named grid."""
+    out: list[str] = []
+    for name in C.table_grid(config, grid):
+        out += list(table_inputs(config, grid, name).values())
+        out += _table_files(grid, name)
+    return sorted(set(out))
+
+
+def demo_targets(config: dict) -> list[str]:
+    """The default target: for every generated (synthetic) dataset and budget, the student
+    and both teachers; plus every table of the active grid."""
+    out = []
+    for name, ds in config["datasets"].items():
+        if "synthetic" in ds:
+            for budget in ds["budgets"]:
+                for key in ("student", "teacher_invariant", "teacher_distinctive"):
+                    out.append(P.RESULT.format(dataset=name, budget=budget, key=key))
+    for table in C.table_grid(config, config["tables"]["grid"]):
+        out += _table_files(None, table)
+    return out
+
+
+def _grid(config: dict, wildcards) -> str:
+    return getattr(wildcards, "grid", None) or config["tables"]["grid"]
+
+
+def table_results(config: dict, wildcards) -> dict[str, str]:
+    """Result key ("dataset|budget|result") -> aggregated result file."""
+    return table_inputs(config, _grid(config, wildcards), wildcards.table)
+
+
+def table_files(config: dict, wildcards) -> list[str]:
+    return sorted(set(table_results(config, wildcards).values()))
+
+
+def table_cells(config: dict, wildcards) -> list:
+    return C.table_grid(config, _grid(config, wildcards))[wildcards.table]
