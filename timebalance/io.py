@@ -22,9 +22,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-# Statuses of a frame-manifest row whose frames can be used for training and evaluation.
-USABLE_STATUSES = frozenset({"ok", "truncated"})
-
 
 def _umask() -> int:
     # os.umask can only be read by setting it; done once per write, in this thread.

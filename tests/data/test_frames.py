@@ -12,14 +12,12 @@ from PIL import Image
 
 from tests.data.videos import decoded_frames, make_video, truncate
 from timebalance.data import frames as fr
-from timebalance.data.frames import (
+from timebalance.data.frames import extract_frames, extract_shard, shard_of
+from timebalance.data.manifest import (
     MANIFEST_COLUMNS,
     ExtractionError,
-    extract_frames,
-    extract_shard,
     merge_manifests,
     read_manifest,
-    shard_of,
 )
 
 # name -> make_video keyword arguments
@@ -60,7 +58,7 @@ def jpgs(d: Path) -> list[str]:
 def assert_complete(d: Path, n: int) -> None:
     assert jpgs(d) == [f"{i:05d}.jpg" for i in range(1, n + 1)]
     assert json.loads((d / "meta.json").read_text())["n_frames"] == n
-    assert not [p for p in d.parent.iterdir() if p.name.startswith((".tmp-", ".old-"))]
+    assert not [p for p in d.parent.iterdir() if p.name.startswith(".")]  # no temp folder
 
 
 @pytest.mark.parametrize("name", list(KINDS))

@@ -6,8 +6,9 @@ Layout (read by ``data/clips.py``)::
     <frames_root>/<video_id>/meta.json                    written last: the folder is complete
 
 ``video_id`` is the index's ``video`` column without its extension. Each folder is decoded into
-``<parent>/.tmp-<name>.XXXXXXXX`` and renamed into place only on success, so a crash never
-leaves a half-written folder under its final name and a re-run redoes only missing videos.
+``<parent>/.<name>.XXXXXXXX.tmp`` and renamed into place only on success, so a crash never
+leaves a half-written folder under its final name and a re-run redoes only missing videos
+(``timebalance.io.write_dir``). The manifest of the results is ``data/manifest.py``.
 
 Every decoded frame becomes one JPEG (``-fps_mode passthrough`` plus renumbered timestamps), so
 ``n_frames`` equals what ``ffmpeg -i X -f null -`` decodes: XviD/DivX AVIs with packed B-frames
@@ -36,7 +37,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -45,12 +45,9 @@ import ffmpeg
 import pandas as pd
 from PIL import Image
 
-MANIFEST_COLUMNS = [
-    *("video", "video_id", "label", "class_name", "subset"),
-    *("n_frames", "width", "height", "fps", "status", "reason"),
-]
-STATUSES = ("ok", "missing", "corrupt", "empty", "truncated")
-USABLE = frozenset({"ok", "truncated"})  # not counted as bad by merge_manifests
+from timebalance import io
+from timebalance.data.manifest import MANIFEST_COLUMNS, empty_manifest
+
 META_NAME = "meta.json"
 META_VERSION = 1
 
@@ -68,10 +65,6 @@ _TRUNCATION_MARKERS = (
     "end of file",
     "unexpected eof",
 )
-
-
-class ExtractionError(RuntimeError):
-    """Too many videos of a dataset could not be decoded (see ``merge_manifests``)."""
 
 
 @cache
@@ -161,15 +154,12 @@ def _validate(short_side: int | None, fps: float | None, quality: int) -> None:
         raise ValueError(f"quality={quality}: JPEG -q:v ranges over 1 (best) .. 31")
 
 
-def _install(tmp: Path, out_dir: Path) -> None:
-    """Rename the finished ``tmp`` folder to ``out_dir``, replacing an older one."""
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".old-{out_dir.name}.", dir=out_dir.parent))
-        os.replace(out_dir, old / "x")
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, out_dir)
+class _NoFrame(Exception):
+    """Raised inside the folder being filled when ffmpeg wrote no frame: nothing is installed."""
+
+    def __init__(self, result: dict) -> None:
+        super().__init__(result["reason"])
+        self.result = result
 
 
 def extract_frames(
@@ -222,53 +212,60 @@ def _decode(path: Path, out_dir: Path, short_side, fps, quality) -> dict:
     sar = _fraction(stream.get("sample_aspect_ratio")) or 1.0
     size = output_size(width, height, sar, short_side)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}.", dir=out_dir.parent))
-    try:
-        v = ffmpeg.input(f"file:{path}")["v:0"]
-        if fps is not None:
-            v = v.filter("fps", fps=fps)
-        if size is not None:
-            v = v.filter("scale", size[0], size[1]).filter("setsar", 1)
-        # Renumber timestamps 0, 1, 2 ... (ms): frames with missing or non-increasing
-        # timestamps (negative-start H.264, odd MKVs) are neither dropped nor duplicated.
-        v = v.filter("settb", "1/1000").filter("setpts", "N")
-        pattern = str(tmp).replace("%", "%%") + "/%05d.jpg"
-        args = (
-            v.output(
-                f"file:{pattern}",
-                f="image2",
-                start_number=1,
-                enc_time_base="1/1000",
-                **{_fps_mode_option(): "passthrough", "q:v": quality},
-            )
-            .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
-            .overwrite_output()
-            .compile()
-        )
-        proc = subprocess.run(args, capture_output=True, stdin=subprocess.DEVNULL, check=False)
-        stderr = proc.stderr.decode(errors="replace")
-        frames = sorted(p.name for p in tmp.glob("*.jpg"))
-        n = len(frames)
-        if n == 0:
-            shutil.rmtree(tmp)
-            if proc.returncode or stderr.strip():
-                return _result("corrupt", f"no frame decoded: {_last_line(stderr)}", fps=src_fps)
-            return _result("empty", "no frame decoded and no error", fps=src_fps)
-        if frames[-1] != f"{n:05d}.jpg":
-            raise RuntimeError(f"ffmpeg wrote non-contiguous frames for {path} into {tmp}")
-        status, reason = _judge(stderr, proc.returncode, n, stream, fmt, src_fps, fps)
-        with Image.open(tmp / frames[0]) as im:
-            out_w, out_h = im.size
-        result = _result(status, reason, n, out_w, out_h, src_fps)
+    result: dict = {}
+
+    def fill(tmp: Path) -> None:
+        result.update(_run_ffmpeg(path, tmp, stream, fmt, src_fps, size, fps, quality))
         meta = {"version": META_VERSION, "video": str(path), **result}
         meta.update(_params(short_side, fps, quality))
-        (tmp / META_NAME).write_text(json.dumps(meta, indent=1) + "\n")
-        _install(tmp, out_dir)
-        return result
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        io.write_text(json.dumps(meta, indent=1) + "\n", tmp / META_NAME)
+
+    try:
+        io.write_dir(out_dir, fill)
+    except _NoFrame as nothing:
+        return nothing.result
+    return result
+
+
+def _run_ffmpeg(path: Path, tmp: Path, stream, fmt, src_fps, size, fps, quality) -> dict:
+    """Decode into the empty folder ``tmp``; the manifest fields of the result."""
+    v = ffmpeg.input(f"file:{path}")["v:0"]
+    if fps is not None:
+        v = v.filter("fps", fps=fps)
+    if size is not None:
+        v = v.filter("scale", size[0], size[1]).filter("setsar", 1)
+    # Renumber timestamps 0, 1, 2 ... (ms): frames with missing or non-increasing
+    # timestamps (negative-start H.264, odd MKVs) are neither dropped nor duplicated.
+    v = v.filter("settb", "1/1000").filter("setpts", "N")
+    pattern = str(tmp).replace("%", "%%") + "/%05d.jpg"
+    args = (
+        v.output(
+            f"file:{pattern}",
+            f="image2",
+            start_number=1,
+            enc_time_base="1/1000",
+            **{_fps_mode_option(): "passthrough", "q:v": quality},
+        )
+        .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+        .overwrite_output()
+        .compile()
+    )
+    proc = subprocess.run(args, capture_output=True, stdin=subprocess.DEVNULL, check=False)
+    stderr = proc.stderr.decode(errors="replace")
+    frames = sorted(p.name for p in tmp.glob("*.jpg"))
+    n = len(frames)
+    if n == 0:
+        if proc.returncode or stderr.strip():
+            raise _NoFrame(
+                _result("corrupt", f"no frame decoded: {_last_line(stderr)}", fps=src_fps)
+            )
+        raise _NoFrame(_result("empty", "no frame decoded and no error", fps=src_fps))
+    if frames[-1] != f"{n:05d}.jpg":
+        raise RuntimeError(f"ffmpeg wrote non-contiguous frames for {path} into {tmp}")
+    status, reason = _judge(stderr, proc.returncode, n, stream, fmt, src_fps, fps)
+    with Image.open(tmp / frames[0]) as im:
+        out_w, out_h = im.size
+    return _result(status, reason, n, out_w, out_h, src_fps)
 
 
 def _judge(stderr, returncode, n, stream, fmt, src_fps, fps) -> tuple[str, str]:
@@ -372,73 +369,4 @@ def extract_shard(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(pool.map(one, rows.itertuples(index=False)))
     out = pd.concat([rows, pd.DataFrame(results, index=rows.index)], axis=1)
-    return out.reindex(columns=MANIFEST_COLUMNS) if len(out) else _empty_manifest()
-
-
-def _empty_manifest() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in MANIFEST_COLUMNS})
-
-
-def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a manifest CSV; text stays text (a class called "NA" is not a missing value)."""
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = set(MANIFEST_COLUMNS) - set(df.columns)
-    if missing:
-        raise ValueError(f"{path}: not a frame manifest, lacks columns {sorted(missing)}")
-    for col in ("label", "n_frames", "width", "height"):
-        df[col] = pd.to_numeric(df[col]).astype("int64")
-    df["fps"] = pd.to_numeric(df["fps"], errors="coerce")
-    return df
-
-
-def write_manifest_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write ``df`` as CSV (manifest columns first) via a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cols = [c for c in MANIFEST_COLUMNS if c in df.columns]
-    cols += [c for c in df.columns if c not in cols]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            df[cols].to_csv(f, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def merge_manifests(
-    parts: list[pd.DataFrame | str | os.PathLike],
-    out_csv: str | os.PathLike,
-    *,
-    max_bad_fraction: float,
-) -> pd.DataFrame:
-    """Concatenate shard manifests, sort by video and write ``out_csv`` atomically.
-
-    Raises:
-        ExtractionError: more than ``max_bad_fraction`` of the videos have a status outside
-            {"ok", "truncated"} (the message names them and why); nothing is written then.
-        ValueError: a video appears in two parts, or there are no videos at all.
-    """
-    frames = [p if isinstance(p, pd.DataFrame) else read_manifest(p) for p in parts]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        raise ValueError(f"no manifest rows to merge into {out_csv} ({len(parts)} parts)")
-    df = pd.concat(frames, ignore_index=True)
-    dup = df["video"][df["video"].duplicated()]
-    if len(dup):
-        raise ValueError(f"videos in more than one shard manifest: {sorted(set(dup))[:20]}")
-    df = df.sort_values("video", kind="stable").reset_index(drop=True)
-    bad = df[~df["status"].isin(USABLE)]
-    if len(bad) > max_bad_fraction * len(df):
-        shown = "\n".join(
-            f"  {r.video}: {r.status} ({r.reason})" for r in bad.head(20).itertuples()
-        )
-        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
-        raise ExtractionError(
-            f"{len(bad)} of {len(df)} videos could not be decoded ({len(bad) / len(df):.1%} > "
-            f"max_bad_fraction {max_bad_fraction:.1%}):\n{shown}{more}\nFix or remove these "
-            "files, or raise max_bad_fraction in the config."
-        )
-    write_manifest_atomic(df, out_csv)
-    return df
+    return out.reindex(columns=MANIFEST_COLUMNS) if len(out) else empty_manifest()

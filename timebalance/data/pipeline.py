@@ -1,5 +1,5 @@
-"""The data stages as the rules call them: each reads and writes files, the logic lives in
-index.py, synthetic.py, frames.py and splits.py."""
+"""The data stages as the rules call them: each reads and writes files (through
+timebalance.io), the logic lives in index/, synthetic.py, frames.py, manifest.py and splits.py."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from timebalance.engine.checkpoint import write_text_atomic
+from timebalance import io
+from timebalance.data.manifest import USABLE_STATUSES, merge_manifests, read_manifest
 
 log = logging.getLogger(__name__)
-
-USABLE = ("ok", "truncated")
 
 
 def write_index(
@@ -23,8 +22,8 @@ def write_index(
     from timebalance.data.index import class_names, read_index
 
     index = read_index(fmt, root, split=split, **(options or {}))
-    write_text_atomic("\n".join(class_names(index)) + "\n", classes)
-    write_text_atomic(index.to_csv(index=False), out)
+    io.write_text("\n".join(class_names(index)) + "\n", classes)
+    io.write_text(index.to_csv(index=False), out)
     log.info("%s: %d train / %d test videos, %d classes", root, *_counts(index))
     return index
 
@@ -66,8 +65,8 @@ def extract_shard_csv(
         quality=quality,
         workers=workers,
     )
-    write_text_atomic(rows.to_csv(index=False), out)
-    bad = rows[~rows["status"].isin(USABLE)]
+    io.write_text(rows.to_csv(index=False), out)
+    bad = rows[~rows["status"].isin(USABLE_STATUSES)]
     log.info("shard %d/%d: %d videos, %d unusable", shard, n_shards, len(rows), len(bad))
     for _, row in bad.iterrows():
         log.warning("%s: %s (%s)", row["video"], row["status"], row["reason"])
@@ -75,22 +74,13 @@ def extract_shard_csv(
 
 
 def merge_shards(*, shards: list[str | Path], out: str | Path, max_bad_fraction: float) -> None:
-    from timebalance.data.frames import merge_manifests
-
     merge_manifests(list(shards), out, max_bad_fraction=max_bad_fraction)
-
-
-def read_manifest(manifest: str | Path) -> pd.DataFrame:
-    """The frames manifest with ids kept as text (an all-digit id keeps its leading zeros)."""
-    from timebalance.data.frames import read_manifest as read
-
-    return read(manifest)
 
 
 def training_videos(manifest: str | Path) -> pd.DataFrame:
     """Every usable training video (labels are carried along but unused by SSL stages)."""
     table = read_manifest(manifest)
-    train = table[(table["subset"] == "train") & table["status"].isin(USABLE)]
+    train = table[(table["subset"] == "train") & table["status"].isin(USABLE_STATUSES)]
     if train.empty:
         raise ValueError(f"{manifest} lists no usable training video")
     return train[["video_id", "label", "n_frames"]].sort_values("video_id").reset_index(drop=True)
@@ -123,5 +113,5 @@ def synthesize(*, root: str | Path, settings: dict, listing: str | Path | None =
 
     table = synthesize_dataset(root, **settings)
     if listing is not None:
-        write_text_atomic(table.to_csv(index=False), listing)
+        io.write_text(table.to_csv(index=False), listing)
     log.info("synthesized %d videos at %s", len(table), root)

@@ -14,8 +14,8 @@ or removing a class never changes the picks of the others. The permutation is cu
    papers; ``<k>perclass`` -> k. Rounding is half-up on exact decimals (2.5 -> 3).
 3. ``unlabeled``: the rest (it keeps its true labels, for diagnostics only).
 
-``test`` is the manifest's test subset. Only rows whose status is in ``USABLE`` ("ok" and
-"truncated": a truncated video keeps the frames it decoded and ``n_frames`` counts them) are
+``test`` is the manifest's test subset. Only rows whose status is in ``USABLE_STATUSES`` ("ok"
+and "truncated": a truncated video keeps the frames it decoded and ``n_frames`` counts them) are
 used; the others are counted in splits.json as excluded. An external labeled list (published by
 another paper) replaces step 2; val is then drawn from the remaining training videos.
 """
@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path, PurePosixPath
@@ -34,9 +32,11 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from timebalance import io
+from timebalance.data.manifest import USABLE_STATUSES
+
 SPLIT_COLUMNS = ["video_id", "label", "n_frames"]
 LIST_NAMES = ("labeled", "unlabeled", "val", "test")
-USABLE = frozenset({"ok", "truncated"})
 SUMMARY_NAME = "splits.json"
 
 _PCT = re.compile(r"(\d+(?:\.\d+)?)pct")
@@ -125,7 +125,7 @@ def _usable(manifest: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     bad_subset = sorted(set(df["subset"]) - {"train", "test"})
     if bad_subset:
         raise ValueError(f"manifest subsets must be train/test, found {bad_subset}")
-    ok = df["status"].isin(USABLE)
+    ok = df["status"].isin(USABLE_STATUSES)
     excluded = df[~ok]
     info = {
         "excluded": len(excluded),
@@ -293,7 +293,7 @@ def read_labeled_list(
             )
         if subset[vid] != "train":
             raise LabeledListError(f"{where}: {token!r} is in the {subset[vid]} subset")
-        if status[vid] not in USABLE:
+        if status[vid] not in USABLE_STATUSES:
             raise LabeledListError(
                 f"{where}: {token!r} has status {status[vid]!r} in the manifest (no frames)"
             )
@@ -306,17 +306,6 @@ def read_labeled_list(
 def _to_csv_bytes(df: pd.DataFrame) -> bytes:
     # Ints only; "\n" endings and minimal quoting keep the bytes platform-independent.
     return df[SPLIT_COLUMNS].to_csv(index=False, lineterminator="\n").encode("utf-8")
-
-
-def _write_atomic(data: bytes, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_splits(
@@ -341,14 +330,14 @@ def write_splits(
     summary: dict = {"budget": str(budget), "seed": int(seed), "counts": {}, "sha256": {}}
     for name in LIST_NAMES:
         data = _to_csv_bytes(_frame(splits[name]))
-        _write_atomic(data, out / f"{name}.csv")
+        io.write_bytes(data, out / f"{name}.csv")
         summary["counts"][name] = len(splits[name])
         summary["sha256"][f"{name}.csv"] = hashlib.sha256(data).hexdigest()
     lab = splits["labeled"]["label"].value_counts().sort_index()
     summary["labeled_per_class"] = {str(k): int(v) for k, v in lab.items()}
     summary |= getattr(splits, "info", {}) | (extra or {})
     text = json.dumps(summary, indent=2, sort_keys=True) + "\n"
-    _write_atomic(text.encode("utf-8"), out / SUMMARY_NAME)
+    io.write_bytes(text.encode("utf-8"), out / SUMMARY_NAME)
     return summary
 
 
