@@ -4,16 +4,17 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
-from timebalance.engine.evaluate import evaluate_checkpoint  # noqa: E402
+from timebalance.engine.settings import RunSettings  # noqa: E402
+from timebalance.methods.evaluate import evaluate_checkpoint  # noqa: E402
+from timebalance.methods.settings import EvalSettings  # noqa: E402
 
 evaluate_checkpoint(
+    EvalSettings.from_dict(snakemake.params.settings, where="params.settings"),
+    RunSettings.of_job(snakemake),
     checkpoint=snakemake.input.checkpoint,
     test=snakemake.input.test,
+    classes=snakemake.input.classes,
     frames_root=snakemake.params.frames_root,
-    class_names=snakemake.input.classes,
     out=snakemake.output.metrics,
-    threads=snakemake.threads,
-    info={**snakemake.params.info, "code_version": snakemake.params.code},
-    **snakemake.params.runtime,
-    **snakemake.params.settings,
+    info=snakemake.params.info,
 )

@@ -4,19 +4,19 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
-from timebalance.methods.student import finetune_teacher  # noqa: E402
+from timebalance.engine.settings import RunSettings  # noqa: E402
+from timebalance.methods.finetune import finetune_teacher  # noqa: E402
+from timebalance.methods.settings import FinetuneSettings  # noqa: E402
 
 finetune_teacher(
+    FinetuneSettings.from_dict(snakemake.params.settings, where="params.settings"),
+    RunSettings.of_job(snakemake),
     labeled=snakemake.input.labeled,
     val=snakemake.input.val,
+    classes=snakemake.input.classes,
     frames_root=snakemake.params.frames_root,
     pretrained=snakemake.input.pretrained,
     out=snakemake.output.weights,
     resume=snakemake.params.resume,
     metrics=snakemake.params.metrics,
-    threads=snakemake.threads,
-    code_version=snakemake.params.code,
-    classes=snakemake.input.classes,
-    **snakemake.params.runtime,
-    **snakemake.params.settings,
 )

@@ -4,12 +4,17 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
+from timebalance.engine.settings import RunSettings  # noqa: E402
+from timebalance.methods.settings import StudentSettings  # noqa: E402
 from timebalance.methods.student import train_student  # noqa: E402
 
 train_student(
+    StudentSettings.from_dict(snakemake.params.settings, where="params.settings"),
+    RunSettings.of_job(snakemake),
     labeled=snakemake.input.labeled,
     unlabeled=snakemake.input.unlabeled,
     val=snakemake.input.val,
+    classes=snakemake.input.classes,
     frames_root=snakemake.params.frames_root,
     init=snakemake.input.get("init"),
     teachers=list(snakemake.input.teachers),
@@ -17,9 +22,4 @@ train_student(
     out=snakemake.output.weights,
     resume=snakemake.params.resume,
     metrics=snakemake.params.metrics,
-    threads=snakemake.threads,
-    code_version=snakemake.params.code,
-    classes=snakemake.input.classes,
-    **snakemake.params.runtime,
-    **snakemake.params.settings,
 )

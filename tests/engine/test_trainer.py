@@ -6,9 +6,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
+from tests.engine.test_checkpoint import _Payload
 from tests.engine.toy_training import run
+from timebalance.io import load_torch
 
 HERE = Path(__file__).resolve().parent
 
@@ -51,7 +54,7 @@ def test_sigkill_mid_epoch_resumes_from_last_checkpoint(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    finished = torch.load(resume, weights_only=False)["epoch"]
+    finished = load_torch(resume)["epoch"]
     assert 2 <= finished < 30
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     report = json.loads(out.stdout.strip().splitlines()[-1])
@@ -88,3 +91,12 @@ def test_fingerprint_follows_settings_and_input_content(tmp_path):
     assert base != fingerprint({"lr": 0.002, "threads": 2}, inputs=[data, None])
     data.write_text("video_id,label,n_frames\nb,0,10\n")
     assert base != fingerprint({"lr": 0.001, "threads": 2}, inputs=[data, None])
+
+
+def test_a_resume_file_that_runs_code_is_refused_unrun(tmp_path):
+    """Issue 10: a pickle planted where a resume file lies must not run when a job restarts."""
+    marker, resume = tmp_path / "payload_ran", tmp_path / "r.pt"
+    torch.save({"fingerprint": "", "epoch": 1, "x": _Payload(marker)}, resume)
+    with pytest.raises(ValueError, match=f"{resume}.*refused"):
+        run(resume, tmp_path / "m.jsonl", epochs=2)
+    assert not marker.exists(), "the resume file's payload ran"

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from timebalance.engine.loader import epoch_loader
-from timebalance.engine.trainer import OptimConfig, fit
+from timebalance.engine.trainer import OptimSettings, fit
 
 
 def run(resume, metrics, epochs, sleep=0.0, seed=0, fingerprint="", dropout=0.0, lr=1e-2):
@@ -36,9 +36,22 @@ def run(resume, metrics, epochs, sleep=0.0, seed=0, fingerprint="", dropout=0.0,
         modules={"model": model},
         step_fn=step,
         batches=epoch_loader(
-            TensorDataset(x, y), batch_size=32, shuffle=True, seed=seed, workers=0, device=device
+            TensorDataset(x, y),
+            batch_size=32,
+            shuffle=True,
+            seed=seed,
+            purpose="toy",
+            workers=0,
+            device=device,
         ),
-        optim=OptimConfig(epochs=epochs, lr=lr, warmup_epochs=1, patience=2),
+        optim=OptimSettings(
+            epochs=epochs,
+            lr=lr,
+            weight_decay=0.0,
+            warmup_epochs=1,
+            patience=2,
+            max_steps_per_epoch=None,
+        ),
         device=device,
         resume_path=resume,
         metrics_path=metrics,

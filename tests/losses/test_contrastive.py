@@ -10,14 +10,13 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from timebalance import losses
 from timebalance.losses import (
-    PRETRAINING_LOSSES,
     distinctive_loss,
     global_local_loss,
     invariant_loss,
     local_local_loss,
     nt_xent,
-    pretraining_loss,
     ssl_init_loss,
 )
 
@@ -143,13 +142,27 @@ def test_distinctive_and_ssl_init_compose(reduction: str) -> None:
 
 def test_pretraining_loss_dispatch() -> None:
     sparse, slices, dense = views(2, 4, 8, seed=4)
-    kw = {"sparse": sparse, "slices": slices, "dense": dense}
-    assert set(PRETRAINING_LOSSES) == {"invariant", "distinctive", "ssl_init"}
-    assert torch.equal(pretraining_loss("invariant", **kw), invariant_loss(sparse, dense))
-    assert torch.equal(pretraining_loss("distinctive", **kw), distinctive_loss(slices, dense))
-    assert torch.equal(pretraining_loss("ssl_init", **kw), ssl_init_loss(sparse, slices, dense))
+    z = losses.Projections(sparse=sparse, slices=slices, dense=dense)
+    kw = {"temperature": 0.2, "local_local_reduction": "sum"}
+    assert set(losses.PRETRAINING_LOSSES) == {"invariant", "distinctive", "ssl_init"}
+
+    def loss(kind: str, z: losses.Projections = z) -> torch.Tensor:
+        return losses.pretraining_loss(kind, z, **kw)
+
+    assert torch.equal(loss("invariant"), invariant_loss(sparse, dense, 0.2))
+    assert torch.equal(loss("distinctive"), distinctive_loss(slices, dense, 0.2, "sum"))
+    assert torch.equal(loss("ssl_init"), ssl_init_loss(sparse, slices, dense, 0.2, "sum"))
+    # L_I needs no slices; the objectives with L_D2 refuse to run without them
+    no_slices = z._replace(slices=None)
+    assert torch.equal(loss("invariant", no_slices), invariant_loss(sparse, dense, 0.2))
+    assert [k for k in losses.PRETRAINING_LOSSES if losses.uses_slices(k)] == [
+        "distinctive",
+        "ssl_init",
+    ]
+    with pytest.raises(ValueError, match="needs the slices"):
+        loss("distinctive", no_slices)
     with pytest.raises(ValueError, match="invariant, distinctive, ssl_init"):
-        pretraining_loss("tclr", **kw)
+        loss("tclr")
 
 
 def test_float32_agrees_with_float64() -> None:

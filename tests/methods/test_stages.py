@@ -6,6 +6,7 @@ keeping >= 60% of the area). Frames are written with PIL, not with the package."
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,21 +15,33 @@ import pytest
 import torch
 from PIL import Image
 
-from timebalance.engine.checkpoint import load_checkpoint
+from tests.engine.test_checkpoint import _Payload
+from timebalance.engine.settings import RunSettings
+from timebalance.engine.trainer import OptimSettings
+from timebalance.methods.classifier import build_classifier, load_classifier_checkpoint
+from timebalance.methods.embedder import load_embedder, load_pretrained
+from timebalance.methods.finetune import finetune_teacher
 from timebalance.methods.pretrain import pretrain_teacher
 from timebalance.methods.scores import cache_scores
-from timebalance.methods.student import build_classifier, finetune_teacher, train_student
+from timebalance.methods.settings import (
+    ClipSettings,
+    FinetuneSettings,
+    PretrainSettings,
+    ScoreSettings,
+    StudentSettings,
+    StudentSpec,
+)
+from timebalance.methods.student import train_student
 
 SIZE, N_FRAMES = 32, 16
-CLIPS = {
-    "crop_size": SIZE,
-    "crop_scale": (0.6, 1.0),
-    "clip_len": 8,
-    "stride": 2,
-    "batch_size": 8,
-    "workers": 0,
-}
-OPTIM = {"epochs": 10, "lr": 2e-3, "warmup_epochs": 1, "patience": 5}
+CLIPS = ClipSettings(
+    crop_size=SIZE, crop_scale=(0.6, 1.0), clip_len=8, stride=2, batch_size=8, workers=0
+)
+OPTIM = OptimSettings(
+    epochs=10, lr=2e-3, weight_decay=0.0, warmup_epochs=1, patience=5, max_steps_per_epoch=None
+)
+RUN = RunSettings(device="cpu", threads=1, code_version="test")
+FINETUNE = FinetuneSettings(backbone="tiny", clips=CLIPS, optim=OPTIM, seed=0)
 
 
 def _write_video(root: Path, vid: str, label: int, rng: np.random.Generator) -> None:
@@ -89,41 +102,51 @@ def toy(tmp_path_factory):
 def teacher(toy):
     out = toy["root"] / "teacher.pt"
     finetune_teacher(
+        FINETUNE,
+        RUN,
         labeled=toy["labeled"],
         val=toy["val"],
+        classes=None,
         frames_root=toy["frames"],
         pretrained=None,
         out=out,
         resume=toy["root"] / "teacher_resume.pt",
         metrics=toy["root"] / "teacher.jsonl",
-        backbone="tiny",
-        clips=CLIPS,
-        optim=OPTIM,
-        device="cpu",
-        threads=1,
     )
     return out
 
 
 def test_finetune_learns_and_keeps_the_best_epoch(toy, teacher):
-    ckpt = load_checkpoint(teacher)
+    ckpt = load_classifier_checkpoint(teacher)
     history = ckpt["history"]
-    assert len(history) == OPTIM["epochs"]
+    assert len(history) == OPTIM.epochs
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
     best = max(h["val_top1"] for h in history)
     assert ckpt["val_top1"] == best >= 90.0
     assert history[ckpt["selected_epoch"]]["val_top1"] == best
     assert not (toy["root"] / "teacher_resume.pt").exists(), "resume file left behind"
     lines = (toy["root"] / "teacher.jsonl").read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in lines] == list(range(OPTIM["epochs"]))
+    assert [json.loads(line)["epoch"] for line in lines] == list(range(OPTIM.epochs))
 
 
-def _student(toy, tmp_path, teachers, scores, spec) -> Path:
+def _student(toy, tmp_path, teachers, scores, weighting) -> Path:
     out = tmp_path / "student.pt"
+    spec = StudentSpec(
+        teachers=tuple(f"t{i}" for i in range(len(teachers))),
+        weighting=weighting,
+        distill="l2",
+        ce_weight=1.0,
+        labeled_distill_weight=50.0,
+        unlabeled_distill_weight=100.0,
+        unlabeled_ratio=1,
+    )
     train_student(
+        StudentSettings(backbone="tiny", spec=spec, clips=CLIPS, optim=OPTIM, seed=0),
+        RUN,
         labeled=toy["labeled"],
         unlabeled=toy["unlabeled"],
         val=toy["val"],
+        classes=None,
         frames_root=toy["frames"],
         init=None,
         teachers=teachers,
@@ -131,12 +154,6 @@ def _student(toy, tmp_path, teachers, scores, spec) -> Path:
         out=out,
         resume=tmp_path / "resume.pt",
         metrics=tmp_path / "student.jsonl",
-        backbone="tiny",
-        spec=spec,
-        clips=CLIPS,
-        optim=OPTIM,
-        device="cpu",
-        threads=1,
     )
     return out
 
@@ -149,16 +166,16 @@ def test_student_distills_from_frozen_teachers(toy, teacher, tmp_path, weighting
         scores = tmp_path / "scores.csv"
         table = pd.concat(pd.read_csv(toy[n]) for n in ("labeled", "unlabeled", "val"))
         table.assign(s=np.linspace(0, 1, len(table))).to_csv(scores, index=False)
-    before = {k: v.clone() for k, v in load_checkpoint(teacher)["model"].items()}
-    out = _student(toy, tmp_path, teachers, scores, {"weighting": weighting})
-    ckpt = load_checkpoint(out)
+    before = {k: v.clone() for k, v in _weights(teacher).items()}
+    out = _student(toy, tmp_path, teachers, scores, weighting)
+    ckpt = load_classifier_checkpoint(out)
     history = ckpt["history"]
     # 16 unlabeled videos in batches of 8: two steps per epoch, each also sees labeled clips
     assert all(h["steps"] == 2 for h in history)
     assert all(h["unlabeled_distill"] > 0 and h["labeled_distill"] > 0 for h in history)
     assert history[-1]["loss"] < history[0]["loss"]
     assert ckpt["val_top1"] >= 90.0
-    after = load_checkpoint(teacher)["model"]
+    after = _weights(teacher)
     assert all(torch.equal(before[k], after[k]) for k in before), "a teacher was modified"
 
 
@@ -166,8 +183,30 @@ def test_student_rejects_scores_missing_videos(toy, teacher, tmp_path):
     scores = tmp_path / "scores.csv"
     pd.read_csv(toy["labeled"]).assign(s=0.5).to_csv(scores, index=False)
     with pytest.raises(ValueError, match="no score for 16 videos"):
-        _student(toy, tmp_path, [teacher, teacher], scores, {"weighting": "tstr"})
+        _student(toy, tmp_path, [teacher, teacher], scores, "tstr")
     assert not (tmp_path / "student.pt").exists()
+
+
+def _pretrain_settings(kind: str) -> PretrainSettings:
+    return PretrainSettings(
+        kind=kind,
+        backbone="tiny",
+        n_clips=2,
+        clip_len=4,
+        crop_size=SIZE,
+        crop_scale=(0.6, 1.0),
+        temperature=0.1,
+        local_local_reduction="mean",
+        batch_size=8,
+        workers=0,
+        seed=0,
+        epochs=2,
+        lr=1e-3,
+        weight_decay=0.0,
+        warmup_epochs=1,
+        patience=5,
+        max_steps_per_epoch=2,
+    )
 
 
 def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
@@ -175,40 +214,30 @@ def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
     for kind in ("invariant", "distinctive"):
         weights[kind] = tmp_path / f"{kind}.pt"
         pretrain_teacher(
+            _pretrain_settings(kind),
+            RUN,
             manifest=toy["manifest"],
             frames_root=toy["frames"],
             out=weights[kind],
             resume=tmp_path / f"{kind}_resume.pt",
             metrics=tmp_path / f"{kind}.jsonl",
-            kind=kind,
-            backbone="tiny",
-            n_clips=2,
-            clip_len=4,
-            crop_size=SIZE,
-            crop_scale=(0.6, 1.0),
-            epochs=2,
-            batch_size=8,
-            warmup_epochs=1,
-            max_steps_per_epoch=2,
-            workers=0,
-            device="cpu",
-            threads=1,
         )
-        history = load_checkpoint(weights[kind])["history"]
+        ckpt = load_pretrained(weights[kind])
+        assert sorted(ckpt["weights"]) == ["backbone", "head"]
+        history = ckpt["history"]
         assert [h["steps"] for h in history] == [2, 2]
         assert all(np.isfinite(h["loss"]) and h["loss"] > 0 for h in history)
         # the trunk loads strictly into a classifier (every backbone weight present)
         model = build_classifier("tiny", 2, weights[kind])
         assert model.num_classes == 2
-    common = dict(
-        manifest=toy["manifest"],
-        frames_root=toy["frames"],
-        crop_size=SIZE,  # n_clips (2) and clip_len (4) come from the checkpoints
-        batch_size=8,
-        workers=0,
-        device="cpu",
-    )
+        trunk = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier")}
+        assert all(torch.equal(v, ckpt["weights"]["backbone"][k]) for k, v in trunk.items())
+    # n_clips (2) and clip_len (4) come from the checkpoints
+    scores = ScoreSettings(crop_size=SIZE, batch_size=8, workers=0)
+    common = dict(manifest=toy["manifest"], frames_root=toy["frames"])
     cache_scores(
+        scores,
+        RUN,
         invariant=weights["invariant"],
         distinctive=weights["distinctive"],
         out=tmp_path / "scores.csv",
@@ -221,6 +250,8 @@ def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
     assert not np.allclose(table["s_invariant"], table["s_distinctive"])
     # one network as both teachers: the cross-teacher score is its self-similarity
     cache_scores(
+        scores,
+        RUN,
         invariant=weights["invariant"],
         distinctive=weights["invariant"],
         out=tmp_path / "same.csv",
@@ -229,6 +260,22 @@ def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
     same = pd.read_csv(tmp_path / "same.csv")
     assert np.allclose(same["s"], same["s_invariant"], atol=1e-5)
     assert np.allclose(same["s_invariant"], table["s_invariant"], atol=1e-5)
+
+
+def test_a_pretraining_checkpoint_that_runs_code_is_refused_unrun(tmp_path):
+    """Issue 10: a pickle planted as a teacher's pretraining checkpoint must not run when a
+    classifier is initialised from it, nor when the score stage loads it."""
+    marker, path = tmp_path / "payload_ran", tmp_path / "ssl.pt"
+    torch.save({"weights": {"backbone": {}, "head": {}}, "x": _Payload(marker)}, path)
+    with pytest.raises(ValueError, match=f"{path}.*refused"):
+        build_classifier("tiny", 2, path)
+    with pytest.raises(ValueError, match=f"{path}.*refused"):
+        load_embedder(path, torch.device("cpu"))
+    assert not marker.exists(), "the checkpoint's payload ran"
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_classifier_checkpoint(path)["weights"]["model"]
 
 
 def test_all_digit_video_ids_stay_text(tmp_path):
@@ -243,6 +290,7 @@ def test_all_digit_video_ids_stay_text(tmp_path):
 
 def test_classifier_outputs_follow_the_class_list(toy, tmp_path):
     """A class without training videos keeps its output (evaluation needs one per class)."""
+    one_epoch = replace(FINETUNE, optim=replace(OPTIM, epochs=1))
     common = dict(
         labeled=toy["labeled"],
         val=toy["val"],
@@ -250,16 +298,11 @@ def test_classifier_outputs_follow_the_class_list(toy, tmp_path):
         pretrained=None,
         resume=tmp_path / "resume.pt",
         metrics=tmp_path / "m.jsonl",
-        backbone="tiny",
-        clips=CLIPS,
-        optim={**OPTIM, "epochs": 1},
-        device="cpu",
-        threads=1,
     )
     classes = tmp_path / "classes.txt"
     classes.write_text("c0\nc1\nnever_seen\n")
-    finetune_teacher(out=tmp_path / "three.pt", classes=classes, **common)
-    assert load_checkpoint(tmp_path / "three.pt")["n_classes"] == 3
+    finetune_teacher(one_epoch, RUN, out=tmp_path / "three.pt", classes=classes, **common)
+    assert load_classifier_checkpoint(tmp_path / "three.pt")["n_classes"] == 3
     classes.write_text("c0\n")
     with pytest.raises(ValueError, match="names only 1 classes"):
-        finetune_teacher(out=tmp_path / "one.pt", classes=classes, **common)
+        finetune_teacher(one_epoch, RUN, out=tmp_path / "one.pt", classes=classes, **common)

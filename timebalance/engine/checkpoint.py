@@ -1,64 +1,30 @@
-"""Atomic checkpoint files: a plain dict of weights, optimiser state, config and step."""
+"""Checkpoint files: plain dicts of weights (one state dict per module, under "weights"),
+metadata and history. Written with `timebalance.io.write_torch`, read with weights_only=True."""
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-
-def _tmp_path(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(name)
+from timebalance import io
 
 
-def save_atomic(obj: Any, path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_json_atomic(obj: Any, path: str | Path) -> None:
-    """Write JSON (sorted keys, indented) atomically."""
-    write_text_atomic(json.dumps(obj, indent=2, sort_keys=True) + "\n", path)
-
-
-def write_text_atomic(text: str, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
-        with tmp.open("w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint dict written by this package, with a clear error if it is not one."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; run the stage that writes it")
-    obj = torch.load(path, map_location=map_location, weights_only=False)
-    if not isinstance(obj, dict) or "model" not in obj:
-        raise ValueError(f"{path} is not a timebalance checkpoint (no 'model' entry)")
+def load_checkpoint(path: str | Path, *, modules: Iterable[str]) -> dict[str, Any]:
+    """A checkpoint written by this package holding the weights of `modules` (e.g.
+    ("backbone", "head") for pretraining, ("model",) for a classifier). A file of another
+    kind, or one that would run code when unpickled, is refused with an error naming it."""
+    obj = io.load_torch(path)
+    weights = obj.get("weights") if isinstance(obj, dict) else None
+    wanted = sorted(modules)
+    if not isinstance(weights, dict) or not set(wanted) <= set(weights):
+        have = sorted(weights) if isinstance(weights, dict) else None
+        raise ValueError(
+            f"{path} is not a timebalance checkpoint with the weights of {wanted} (it holds "
+            f"{have}); pass the output of the stage that writes them, or rerun that stage"
+        )
     return obj
 
 

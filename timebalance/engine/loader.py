@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from timebalance.seeding import stream
+
 
 def epoch_loader(
     dataset: Dataset,
@@ -15,12 +17,14 @@ def epoch_loader(
     batch_size: int,
     shuffle: bool,
     seed: int,
+    purpose: str,
     workers: int,
     device: torch.device,
     drop_last: bool = False,
 ) -> Callable[[int], DataLoader]:
     """Return epoch -> DataLoader. The dataset's own augmentation RNG is tied to the
-    epoch through its `set_epoch`, the shuffle through a generator seeded by (seed, epoch)."""
+    epoch through its `set_epoch`, the shuffle through `stream(seed, purpose, epoch)`
+    (`purpose` names the list, so two loaders of one run never share an order)."""
     if len(dataset) == 0:  # type: ignore[arg-type]
         raise ValueError("empty dataset: the split list has no usable video")
     batch_size = max(1, min(batch_size, len(dataset)))  # type: ignore[arg-type]
@@ -28,7 +32,7 @@ def epoch_loader(
     def make(epoch: int) -> DataLoader:
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        generator = torch.Generator().manual_seed(stream(seed, f"{purpose} order", epoch))
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -43,13 +47,15 @@ def epoch_loader(
     return make
 
 
-def cycle(make: Callable[[int], DataLoader], start_epoch: int = 0) -> Iterator:
-    """Endless batches from successive epochs of a loader (the labeled stream of the
-    student, which is shorter than the unlabeled one)."""
-    epoch = start_epoch
+def cycle(make: Callable[[int], DataLoader], *, seed: int, epoch: int) -> Iterator:
+    """Endless batches from successive passes over a loader (the labeled stream of the
+    student, which is shorter than the unlabeled one). Pass k of `epoch` is the loader's
+    epoch `stream(seed, "cycle", epoch, k)`: its own shuffle and augmentation, the same
+    after a resume."""
+    k = 0
     while True:
-        yield from make(epoch)
-        epoch += 1
+        yield from make(stream(seed, "cycle", epoch, k))
+        k += 1
 
 
 def to_device(batch, device: torch.device):

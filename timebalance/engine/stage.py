@@ -1,4 +1,5 @@
-"""What every training stage shares: logging, device and threads, seeds, code version."""
+"""What every training stage shares: logging, device and threads, seeds, the run's
+fingerprint (which resume files it may continue)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from timebalance import __version__
 from timebalance.engine.device import configure_threads, select_device
-
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+from timebalance.engine.settings import RunSettings, Settings
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -29,32 +28,16 @@ def setup_logging(level: int = logging.INFO) -> None:
     )
 
 
-def start_stage(*, device: str = "auto", threads: int | None = None, seed: int = 0):
+def start_stage(run: RunSettings, *, seed: int) -> torch.device:
     """Common start of a stage: logging, thread bound, global seeds, device."""
     setup_logging()
-    configure_threads(threads)
+    configure_threads(run.threads)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    dev = select_device(device)
+    dev = select_device(run.device)
     logging.getLogger("timebalance").info("device %s, threads %s", dev, torch.get_num_threads())
     return dev
-
-
-def code_version(modules: Iterable[str] = ("",), root: str | Path = PACKAGE_ROOT) -> str:
-    """Package version + a short sha256 over the source of the given subpackages /
-    modules (paths relative to the package, e.g. "engine", "models/backbones.py").
-    Rules pass it as a param so editing a module reruns exactly the jobs using it.
-    `root` is the package folder to hash (the workflow passes the one beside its Snakefile)."""
-    root = Path(root)
-    digest = hashlib.sha256()
-    for rel in sorted(modules):
-        target = root / rel
-        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
-        for file in files:
-            digest.update(str(file.relative_to(root)).encode())
-            digest.update(file.read_bytes())
-    return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
 # Arguments of a stage that change where or how fast it runs, never what it computes.
@@ -69,12 +52,28 @@ def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _without_run_only(settings: Mapping) -> dict:
+    return {
+        k: _without_run_only(v) if isinstance(v, Mapping) else v
+        for k, v in settings.items()
+        if k not in RUN_ONLY
+    }
+
+
 def fingerprint(settings: Mapping, inputs: Iterable[str | Path | None] = ()) -> str:
-    """Identity of one training run: its settings (minus `RUN_ONLY` keys) and the content of
-    its input files. A resume file is only continued by a run with the same fingerprint."""
+    """Identity of one training run: its settings (minus `RUN_ONLY` keys, at any depth) and
+    the content of its input files. A resume file is only continued by a run with the same
+    fingerprint."""
     payload = {
-        "settings": {k: v for k, v in settings.items() if k not in RUN_ONLY},
+        "settings": _without_run_only(settings),
         "inputs": [file_digest(p) if p is not None else None for p in inputs],
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def stage_fingerprint(
+    settings: Settings, run: RunSettings, inputs: Iterable[str | Path | None]
+) -> str:
+    """`fingerprint` of a stage: its settings, the code version and its input files."""
+    return fingerprint({**settings.to_dict(), "code_version": run.code_version}, inputs)

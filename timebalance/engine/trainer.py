@@ -9,34 +9,34 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from timebalance.engine.checkpoint import save_atomic, write_text_atomic
+from timebalance import io
 from timebalance.engine.device import autocast
 from timebalance.engine.schedule import WarmupPlateau
+from timebalance.engine.settings import Settings
+from timebalance.seeding import stream
 
 log = logging.getLogger(__name__)
 
 StepFn = Callable[[Any], Mapping[str, torch.Tensor]]
 
 
-@dataclass
-class OptimConfig:
-    """Optimisation settings of one stage (supplement B.2 defaults)."""
+@dataclass(frozen=True)
+class OptimSettings(Settings):
+    """Optimisation settings of one stage (supplement B.2; values from config.yaml)."""
 
     epochs: int
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    warmup_epochs: int = 10
-    patience: int = 5
-    max_steps_per_epoch: int | None = None
-    amp: bool = True
-    grad_clip: float | None = None
+    lr: float  # Adam base learning rate
+    weight_decay: float
+    warmup_epochs: int  # linear warm-up epochs
+    patience: int  # plateau epochs before the lr is halved
+    max_steps_per_epoch: int | None  # cap on steps per epoch (tests), None for no cap
 
 
 @dataclass
@@ -50,6 +50,10 @@ class FitResult:
     resumed_from: int = 0
 
 
+def _write_history(history: list[dict], path: Path) -> None:
+    io.write_text("".join(json.dumps(r) + "\n" for r in history), path)
+
+
 def _states(modules: Mapping[str, nn.Module]) -> dict[str, dict[str, torch.Tensor]]:
     return {name: copy.deepcopy(m.state_dict()) for name, m in modules.items()}
 
@@ -59,7 +63,7 @@ def fit(
     modules: Mapping[str, nn.Module],
     step_fn: StepFn,
     batches: Callable[[int], Iterable[Any]],
-    optim: OptimConfig,
+    optim: OptimSettings,
     device: torch.device,
     resume_path: str | Path,
     metrics_path: str | Path,
@@ -93,13 +97,13 @@ def fit(
     scheduler = WarmupPlateau(
         optimizer, base_lr=optim.lr, warmup_epochs=optim.warmup_epochs, patience=optim.patience
     )
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and optim.amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     start, history = 0, []
     best: dict[str, Any] = {"metric": None, "epoch": -1, "state": None}
     ckpt = None
     if resume_path.exists():
-        ckpt = torch.load(resume_path, map_location=device, weights_only=False)
-        if ckpt.get("fingerprint", "") != fingerprint:
+        ckpt = io.load_torch(resume_path, map_location=device)
+        if not isinstance(ckpt, dict) or ckpt.get("fingerprint", "") != fingerprint:
             log.warning(
                 "ignoring %s: written by a run with other settings, inputs or code; "
                 "training starts at epoch 0",
@@ -117,19 +121,19 @@ def fit(
     resumed_from = start
     # The metrics log restarts from the checkpoint's history, so an epoch that was logged
     # but not checkpointed before a kill is not listed twice.
-    write_text_atomic("".join(json.dumps(r) + "\n" for r in history), metrics_path)
+    _write_history(history, metrics_path)
 
     for epoch in range(start, optim.epochs):
         # Global random streams (dropout, ...) are a function of (seed, epoch), on CPU and
         # CUDA alike, so a resumed run draws exactly what an uninterrupted one would.
-        torch.manual_seed(seed * 100_003 + epoch)
+        torch.manual_seed(stream(seed, "global", epoch))
         for m in modules.values():
             m.train()
         t0, n_steps, sums = time.perf_counter(), 0, {}
         for batch in batches(epoch):
             if optim.max_steps_per_epoch and n_steps >= optim.max_steps_per_epoch:
                 break
-            with autocast(device, optim.amp):
+            with autocast(device):
                 out = step_fn(batch)
             loss = out["loss"]
             if not torch.isfinite(loss):
@@ -139,9 +143,6 @@ def fit(
                 )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
-            if optim.grad_clip:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(params, optim.grad_clip)
             scaler.step(optimizer)
             scaler.update()
             n_steps += 1
@@ -169,10 +170,9 @@ def fit(
         ):
             best = {"metric": metric, "epoch": epoch, "state": _states(modules)}
         history.append(record)
-        with metrics_path.open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        _write_history(history, metrics_path)
         log.info("epoch %s", json.dumps(record))
-        save_atomic(
+        io.write_torch(
             {
                 "epoch": epoch + 1,
                 "modules": {n: m.state_dict() for n, m in modules.items()},
@@ -182,7 +182,7 @@ def fit(
                 "fingerprint": fingerprint,
                 "history": history,
                 "best": best,
-                "optim": asdict(optim),
+                "optim": optim.to_dict(),
             },
             resume_path,
         )

@@ -3,6 +3,7 @@
 from timebalance.losses.contrastive import (
     DEFAULT_TEMPERATURE,
     PRETRAINING_LOSSES,
+    Projections,
     distinctive_loss,
     global_local_loss,
     invariant_loss,
@@ -10,6 +11,7 @@ from timebalance.losses.contrastive import (
     nt_xent,
     pretraining_loss,
     ssl_init_loss,
+    uses_slices,
 )
 from timebalance.losses.distillation import DISTILLATION_LOSSES, distillation_loss
 
@@ -17,6 +19,7 @@ __all__ = [
     "DEFAULT_TEMPERATURE",
     "DISTILLATION_LOSSES",
     "PRETRAINING_LOSSES",
+    "Projections",
     "distillation_loss",
     "distinctive_loss",
     "global_local_loss",
@@ -25,4 +28,5 @@ __all__ = [
     "nt_xent",
     "pretraining_loss",
     "ssl_init_loss",
+    "uses_slices",
 ]

@@ -20,6 +20,7 @@ Terms: ``invariant_loss`` is L_I (eq. 1), ``local_local_loss`` is L_D1 (eq. 3),
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -249,41 +250,38 @@ def ssl_init_loss(
     )
 
 
-def _invariant_kind(
-    sparse: Tensor, slices: Tensor, dense: Tensor, temperature: float, local_local_reduction: str
-) -> Tensor:
-    del slices, local_local_reduction  # L_I only uses pooled projections
-    return invariant_loss(sparse, dense, temperature)
+class Projections(NamedTuple):
+    """What the pretraining objectives take (layouts in the module docstring)."""
+
+    sparse: Tensor  # 2 x B x d
+    slices: Tensor | None  # 2 x B x n x d; None for an objective that does not use them
+    dense: Tensor  # 2 x B x n x d
 
 
-def _distinctive_kind(
-    sparse: Tensor, slices: Tensor, dense: Tensor, temperature: float, local_local_reduction: str
-) -> Tensor:
-    del sparse  # L_D only uses the dense clips and the sparse clip's slices
-    return distinctive_loss(slices, dense, temperature, local_local_reduction)
+Objective = Callable[[Projections, float, str], Tensor]
 
-
-PRETRAINING_LOSSES: dict[str, Callable[..., Tensor]] = {
-    "invariant": _invariant_kind,
-    "distinctive": _distinctive_kind,
-    "ssl_init": ssl_init_loss,
+# kind -> objective(projections, temperature, local_local_reduction)
+PRETRAINING_LOSSES: dict[str, Objective] = {
+    "invariant": lambda z, t, _: invariant_loss(z.sparse, z.dense, t),
+    "distinctive": lambda z, t, r: distinctive_loss(z.slices, z.dense, t, r),
+    "ssl_init": lambda z, t, r: ssl_init_loss(z.sparse, z.slices, z.dense, t, r),
 }
 
 
+def uses_slices(kind: str) -> bool:
+    """Whether the objective of `kind` needs the sparse clip's temporal slices (L_D2)."""
+    return kind != "invariant"
+
+
 def pretraining_loss(
-    kind: str,
-    *,
-    sparse: Tensor,
-    slices: Tensor,
-    dense: Tensor,
-    temperature: float = DEFAULT_TEMPERATURE,
-    local_local_reduction: str = "mean",
+    kind: str, z: Projections, *, temperature: float, local_local_reduction: str
 ) -> Tensor:
-    """The pretraining objective of a teacher kind: "invariant", "distinctive" or "ssl_init".
+    """The pretraining objective of a teacher kind: "invariant" (L_I), "distinctive"
+    (L_D1 + L_D2) or "ssl_init" (TCLR: all terms).
 
     Args:
         kind: which objective (see ``PRETRAINING_LOSSES``).
-        sparse: 2 x B x d; slices, dense: 2 x B x n x d (see the module docstring).
+        z: the projections; ``z.slices`` may be None when ``uses_slices(kind)`` is false.
         temperature: temperature of every term.
         local_local_reduction: "mean" or "sum" (authors) over videos for L_D1.
 
@@ -294,4 +292,6 @@ def pretraining_loss(
         raise ValueError(
             f"unknown pretraining loss {kind!r}; valid kinds: {', '.join(PRETRAINING_LOSSES)}"
         )
-    return PRETRAINING_LOSSES[kind](sparse, slices, dense, temperature, local_local_reduction)
+    if z.slices is None and uses_slices(kind):
+        raise ValueError(f"the {kind!r} objective needs the slices projections (L_D2)")
+    return PRETRAINING_LOSSES[kind](z, temperature, local_local_reduction)

@@ -1,96 +1,87 @@
-"""Stage: cache the temporal-similarity score s(i) (eqs. 5-6) of every training video,
-from the clip projections of the two pretrained teachers."""
+"""The temporal-similarity score s(i) (eqs. 5-6) of every training video: the stage that
+caches it from the clip projections of the two pretrained teachers, and its reader."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from timebalance import io
 from timebalance.data.clips import ScoreDataset
 from timebalance.data.pipeline import training_videos
-from timebalance.engine.checkpoint import load_checkpoint, load_weights, write_text_atomic
 from timebalance.engine.device import autocast
 from timebalance.engine.loader import to_device
+from timebalance.engine.settings import RunSettings
 from timebalance.engine.stage import start_stage
+from timebalance.methods.embedder import Embedder, load_embedder
+from timebalance.methods.settings import ScoreSettings
 from timebalance.methods.timebalance import similarity_score
-from timebalance.models import ProjectionHead, build_backbone
 
 log = logging.getLogger(__name__)
 
+COLUMNS = ("video_id", "label", "s_invariant", "s_distinctive", "s")
 
-def load_embedder(path: str | Path, device: torch.device):
-    """A pretrained backbone and its projection head, frozen, in eval mode."""
-    ckpt = load_checkpoint(path)
-    if "head" not in ckpt:
-        raise ValueError(f"{path} has no projection head: is it a pretraining checkpoint?")
-    net = build_backbone(ckpt["backbone"])
-    load_weights(net, ckpt["model"], what=str(path))
-    head = ProjectionHead(net.feature_dim)
-    load_weights(head, ckpt["head"], what=f"{path} (projection head)")
-    net.to(device).eval()
-    head.to(device).eval()
-    return net, head, ckpt
+
+def _clip_shape(invariant: str | Path, distinctive: str | Path, ckpts: list[dict]):
+    shapes = {(c["n_clips"], c["clip_len"]) for c in ckpts}
+    if len(shapes) != 1:
+        raise ValueError(
+            f"{invariant} and {distinctive} were pretrained on different clips "
+            f"(n_clips, clip_len): {sorted(shapes, key=str)}; pair teachers with the same n"
+        )
+    return shapes.pop()
+
+
+def _embed(model: Embedder, clips: torch.Tensor) -> torch.Tensor:
+    """B x n x 3 x T x H x W clips -> B x n x d projections."""
+    b, n = clips.shape[:2]
+    return model.head(model.backbone(clips.flatten(0, 1)).pooled).float().view(b, n, -1)
 
 
 @torch.inference_mode()
 def cache_scores(
+    settings: ScoreSettings,
+    run: RunSettings,
     *,
     manifest: str | Path,
     frames_root: str | Path,
     invariant: str | Path,
     distinctive: str | Path,
     out: str | Path,
-    crop_size: int = 112,
-    n_clips: int | None = None,
-    clip_len: int | None = None,
-    batch_size: int = 16,
-    workers: int = 2,
-    device: str = "auto",
-    threads: int | None = None,
 ) -> None:
     """Write a CSV (video_id, label, s_invariant, s_distinctive, s) for every usable
-    training video; s is eq. 6's raw value in [-1, 1] (clamped only when mixing)."""
-    dev = start_stage(device=device, threads=threads)
+    training video; s is eq. 6's raw value in [-1, 1] (clamped only when mixing). The
+    clips have the shape (n_clips, clip_len) the teachers were pretrained on."""
+    dev = start_stage(run, seed=0)  # nothing random: deterministic clips, eval mode
     videos = training_videos(manifest)
-    models = [load_embedder(invariant, dev), load_embedder(distinctive, dev)]
-    shapes = {(m[2].get("n_clips"), m[2].get("clip_len")) for m in models}
-    if len(shapes) != 1:
-        raise ValueError(
-            f"{invariant} and {distinctive} were pretrained on different clips "
-            f"(n_clips, clip_len): {sorted(shapes, key=str)}; pair teachers with the same n"
-        )
-    stored_n, stored_len = shapes.pop()
-    n_clips, clip_len = n_clips or stored_n, clip_len or stored_len
-    dataset = ScoreDataset(videos, frames_root, size=crop_size, n_clips=n_clips, clip_len=clip_len)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
+    (inv, inv_ckpt), (dis, dis_ckpt) = (load_embedder(p, dev) for p in (invariant, distinctive))
+    n_clips, clip_len = _clip_shape(invariant, distinctive, [inv_ckpt, dis_ckpt])
+    dataset = ScoreDataset(
+        videos, frames_root, size=settings.crop_size, n_clips=n_clips, clip_len=clip_len
+    )
+    loader = DataLoader(dataset, batch_size=settings.batch_size, num_workers=settings.workers)
     rows = []
     for batch in loader:
         batch = to_device(batch, dev)
-        clips = batch["clips"]  # B x n x 3 x T x H x W
-        b, n = clips.shape[:2]
-        z = []
         with autocast(dev):
-            for net, head, _ in models:
-                z.append(head(net(clips.flatten(0, 1)).pooled).float().view(b, n, -1))
-        s_inv = similarity_score(z[0], z[0])
-        s_dist = similarity_score(z[1], z[1])
-        s = similarity_score(z[0], z[1])
-        for i, idx in enumerate(batch["index"].tolist()):
-            rows.append(
-                {
-                    "video_id": videos.iloc[idx]["video_id"],
-                    "label": int(videos.iloc[idx]["label"]),
-                    "s_invariant": float(s_inv[i]),
-                    "s_distinctive": float(s_dist[i]),
-                    "s": float(s[i]),
-                }
-            )
-    table = pd.DataFrame(rows).sort_values("video_id")
-    write_text_atomic(table.to_csv(index=False, float_format="%.6f"), out)
+            z_inv, z_dis = _embed(inv, batch["clips"]), _embed(dis, batch["clips"])
+        columns = zip(
+            similarity_score(z_inv, z_inv).tolist(),
+            similarity_score(z_dis, z_dis).tolist(),
+            similarity_score(z_inv, z_dis).tolist(),
+            strict=True,
+        )
+        for idx, scores in zip(batch["index"].tolist(), columns, strict=True):
+            video = videos.iloc[idx]
+            rows.append((video["video_id"], int(video["label"]), *scores))
+    table = pd.DataFrame(rows, columns=list(COLUMNS)).sort_values("video_id")
+    io.write_text(table.to_csv(index=False, float_format="%.6f"), out)
     log.info(
         "scores of %d videos: mean s %.3f (invariant %.3f, distinctive %.3f)",
         len(table),
@@ -98,3 +89,22 @@ def cache_scores(
         table["s_invariant"].mean(),
         table["s_distinctive"].mean(),
     )
+
+
+def read_scores(path: str | Path, video_ids: Sequence[str]) -> np.ndarray:
+    """The cached s of each of `video_ids` (float64, in that order); every video must have
+    one (a cache of another dataset or of an older split is an error naming the file)."""
+    cached = pd.read_csv(path, dtype={"video_id": str}, keep_default_na=False)
+    if lacking := {"video_id", "s"} - set(cached.columns):
+        raise ValueError(
+            f"{path} is not a score cache: lacks columns {sorted(lacking)}; "
+            "rerun cache_scores for this dataset"
+        )
+    s = cached.set_index("video_id")["s"].astype("float64")
+    missing = sorted(set(video_ids) - set(s.index))
+    if missing:
+        raise ValueError(
+            f"{path} has no score for {len(missing)} videos (e.g. {missing[:3]}); "
+            "rerun cache_scores for this dataset"
+        )
+    return s.loc[list(video_ids)].to_numpy()

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from timebalance.engine.evaluate import classification_metrics
+from timebalance.engine.metrics import classification_metrics
 
 
 def test_metrics_against_hand_computation():

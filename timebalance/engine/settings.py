@@ -1,0 +1,127 @@
+"""Typed, frozen settings of the training stages, built from the dicts the rules pass.
+
+The settings classes have no defaults: rules/config.schema.yaml is the only source of
+default values, and the workflow passes every key (timebalance.rule_functions). `from_dict`
+names each unknown or missing key, so a renamed config key fails at the start of a job, not
+as a silently ignored (or silently defaulted) value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Self, TypeVar
+
+T = TypeVar("T")
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    """`value` converted to the field type `hint` (lists become tuples), or a TypeError."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _check_type(value, option, where)
+            except TypeError as err:
+                errors.append(err)
+        raise errors[0]
+    if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{where} must be a mapping of {hint.__name__}'s keys, got {value!r}")
+        return from_dict(hint, value, where=where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"{where} must be a list, got {value!r}")
+        args = typing.get_args(hint)
+        item_hints = [args[0]] * len(value) if args[-1:] == (Ellipsis,) else list(args)
+        if len(item_hints) != len(value):
+            raise TypeError(f"{where} must hold {len(item_hints)} values, got {value!r}")
+        return tuple(
+            _check_type(v, h, f"{where}[{i}]")
+            for i, (v, h) in enumerate(zip(value, item_hints, strict=True))
+        )
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float) and isinstance(value, bool):
+        raise TypeError(f"{where} must be a number, got {value!r}")
+    if isinstance(hint, type) and not isinstance(value, hint):
+        raise TypeError(f"{where} must be {hint.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str | None = None) -> T:
+    """Build the settings dataclass `cls` from `data`; every field must be given, no other
+    key may be. Nested settings are built from nested mappings, lists become tuples."""
+    where = where or cls.__name__
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{where}: expected a mapping of settings, got {data!r}")
+    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown, missing = sorted(set(data) - fields), sorted(fields - set(data))
+    if unknown or missing:
+        raise KeyError(
+            f"{where}: "
+            + "; ".join(
+                part
+                for part in (
+                    f"unknown key(s) {unknown}" if unknown else "",
+                    f"missing key(s) {missing}" if missing else "",
+                )
+                if part
+            )
+            + f". Expected exactly {sorted(fields)}: the settings come from config.yaml through "
+            "timebalance.rule_functions; keep the two in step."
+        )
+    hints = typing.get_type_hints(cls)
+    return cls(**{k: _check_type(data[k], hints[k], f"{where}.{k}") for k in fields})
+
+
+def to_dict(settings: Any) -> dict[str, Any]:
+    """Plain containers only (dicts, lists, str, numbers, None): storable in a checkpoint
+    loaded with weights_only=True, and in JSON."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(dataclasses.asdict(settings))
+
+
+class Settings:
+    """Mixin of the stage settings dataclasses: `from_dict` and `to_dict`."""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str | None = None) -> Self:
+        return from_dict(cls, data, where=where)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings(Settings):
+    """Where a stage runs, and which code it is (stored with its results)."""
+
+    device: str  # "auto", "cpu" or "cuda[:k]"
+    threads: int | None  # intra-op threads granted by the scheduler (None: torch's default)
+    code_version: str  # identity of the package code, stored in checkpoints and results
+
+    @classmethod
+    def of_job(cls, job: Any) -> RunSettings:
+        """The run settings of a rule script's job (the `snakemake` object): the device of
+        `params.runtime`, the job's threads, the code version of `params.code`."""
+        return cls(
+            device=job.params.runtime["device"], threads=job.threads, code_version=job.params.code
+        )

@@ -1,0 +1,126 @@
+"""Settings of each stage, typed and frozen, one class per dict of
+timebalance.rule_functions (same keys). No defaults here: config.yaml and its schema hold
+them, and every key must be passed (see `timebalance.engine.settings.from_dict`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from timebalance.data.transforms import ClipAugment
+from timebalance.engine.settings import Settings
+from timebalance.engine.trainer import OptimSettings
+
+KINDS = ("invariant", "distinctive", "ssl_init")
+WEIGHTINGS = ("tstr", "average", "single")
+
+
+@dataclass(frozen=True)
+class PretrainSettings(Settings):
+    """Self-supervised pretraining (rule_functions.pretrain_settings)."""
+
+    kind: str  # one of KINDS
+    backbone: str
+    n_clips: int  # dense clips per window: 2 or 4
+    clip_len: int  # frames per clip
+    crop_size: int
+    crop_scale: tuple[float, float]  # area share range of the random resized crop
+    temperature: float
+    local_local_reduction: str  # "mean" or "sum" over videos for L_D1
+    batch_size: int
+    workers: int
+    seed: int
+    epochs: int
+    lr: float
+    weight_decay: float
+    warmup_epochs: int
+    patience: int
+    max_steps_per_epoch: int | None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown pretraining kind {self.kind!r}; choose one of {KINDS}")
+        if self.n_clips not in (2, 4):
+            # the backbones give 4 temporal slices; L_D2 pairs slice t with dense clip t
+            raise ValueError(f"n_clips must be 2 or 4 (the paper's Table 5), got {self.n_clips}")
+
+    @property
+    def optim(self) -> OptimSettings:
+        """The optimisation keys, which the rule passes flat with the others."""
+        return OptimSettings(**{f.name: getattr(self, f.name) for f in fields(OptimSettings)})
+
+
+@dataclass(frozen=True)
+class ScoreSettings(Settings):
+    """The score cache (rule_functions.score_settings); the clip shape comes from the
+    teachers' checkpoints."""
+
+    crop_size: int
+    batch_size: int
+    workers: int
+
+
+@dataclass(frozen=True)
+class ClipSettings(Settings):
+    """Input clips and loaders of a classification stage (workflow.clips)."""
+
+    crop_size: int
+    crop_scale: tuple[float, float]  # area share range of the random resized crop
+    clip_len: int
+    stride: int
+    batch_size: int
+    workers: int
+
+    def augment(self) -> ClipAugment:
+        return ClipAugment(self.crop_size, scale=self.crop_scale)
+
+
+@dataclass(frozen=True)
+class FinetuneSettings(Settings):
+    """Teacher finetuning (rule_functions.finetune_settings)."""
+
+    backbone: str
+    clips: ClipSettings
+    optim: OptimSettings
+    seed: int
+
+
+@dataclass(frozen=True)
+class StudentSpec(Settings):
+    """One student variant (DESIGN: Table 2-6 and Fig. 5 ablations; workflow.student_variant
+    without `init`, which arrives as an input file)."""
+
+    teachers: tuple[str, ...]  # teacher ids, for the record (the files are inputs)
+    weighting: str  # one of WEIGHTINGS
+    distill: str  # "l2", "kl" or "js"
+    ce_weight: float
+    labeled_distill_weight: float
+    unlabeled_distill_weight: float
+    unlabeled_ratio: int  # unlabeled videos per labeled one in a batch
+
+    def __post_init__(self) -> None:
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"unknown weighting {self.weighting!r}; choose one of {WEIGHTINGS}")
+
+
+@dataclass(frozen=True)
+class StudentSettings(Settings):
+    """The student (rule_functions.student_settings)."""
+
+    backbone: str
+    spec: StudentSpec
+    clips: ClipSettings
+    optim: OptimSettings
+    seed: int
+
+
+@dataclass(frozen=True)
+class EvalSettings(Settings):
+    """The test protocol (rule_functions.eval_settings)."""
+
+    crop_size: int
+    clip_len: int
+    stride: int
+    n_clips: int  # uniformly spaced clips per video
+    n_crops: int  # 1 (centre) or 3 (left, centre, right) crops per clip
+    batch_size: int
+    workers: int
