@@ -232,32 +232,27 @@ def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
         assert model.num_classes == 2
         trunk = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier")}
         assert all(torch.equal(v, ckpt["weights"]["backbone"][k]) for k, v in trunk.items())
-    # n_clips (2) and clip_len (4) come from the checkpoints
-    scores = ScoreSettings(crop_size=SIZE, batch_size=8, workers=0)
-    common = dict(manifest=toy["manifest"], frames_root=toy["frames"])
-    cache_scores(
-        scores,
-        RUN,
-        invariant=weights["invariant"],
-        distinctive=weights["distinctive"],
-        out=tmp_path / "scores.csv",
-        **common,
-    )
-    table = pd.read_csv(tmp_path / "scores.csv")
+
+    def scores(invariant: Path, distinctive: Path, name: str) -> pd.DataFrame:
+        # n_clips (2) and clip_len (4) come from the checkpoints
+        cache_scores(
+            ScoreSettings(crop_size=SIZE, batch_size=8, workers=0),
+            RUN,
+            manifest=toy["manifest"],
+            frames_root=toy["frames"],
+            invariant=invariant,
+            distinctive=distinctive,
+            out=tmp_path / name,
+        )
+        return pd.read_csv(tmp_path / name)
+
+    table = scores(weights["invariant"], weights["distinctive"], "scores.csv")
     assert len(table) == 40 and table["video_id"].is_unique
     for col in ("s_invariant", "s_distinctive", "s"):
         assert table[col].between(-1, 1).all(), col
     assert not np.allclose(table["s_invariant"], table["s_distinctive"])
     # one network as both teachers: the cross-teacher score is its self-similarity
-    cache_scores(
-        scores,
-        RUN,
-        invariant=weights["invariant"],
-        distinctive=weights["invariant"],
-        out=tmp_path / "same.csv",
-        **common,
-    )
-    same = pd.read_csv(tmp_path / "same.csv")
+    same = scores(weights["invariant"], weights["invariant"], "same.csv")
     assert np.allclose(same["s"], same["s_invariant"], atol=1e-5)
     assert np.allclose(same["s_invariant"], table["s_invariant"], atol=1e-5)
 

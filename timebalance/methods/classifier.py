@@ -10,16 +10,19 @@ from typing import Any
 
 import pandas as pd
 import torch
+from torch.utils.data import DataLoader
 
 from timebalance import io
 from timebalance.data.clips import ClipDataset
 from timebalance.engine.checkpoint import load_checkpoint, load_weights
 from timebalance.engine.loader import epoch_loader
 from timebalance.engine.metrics import clip_accuracy
-from timebalance.engine.trainer import FitResult, OptimSettings, StepFn, fit
+from timebalance.engine.settings import RunSettings
+from timebalance.engine.trainer import FitResult, StepFn, fit
 from timebalance.methods.embedder import load_pretrained
-from timebalance.methods.settings import ClipSettings
+from timebalance.methods.settings import ClipSettings, FinetuneSettings, StudentSettings
 from timebalance.models import VideoBackbone, build_backbone
+from timebalance.seeding import stream
 
 MODULES = ("model",)
 
@@ -86,57 +89,90 @@ def load_classifier(path: str | Path, device: torch.device) -> VideoBackbone:
     return classifier_from_checkpoint(load_classifier_checkpoint(path), device, what=str(path))
 
 
-def _val_loader(val: pd.DataFrame, frames_root: str | Path, clips: ClipSettings, device):
+def clip_batches(
+    table: pd.DataFrame,
+    frames_root: str | Path,
+    clips: ClipSettings,
+    *,
+    train: bool,
+    seed: int,
+    purpose: str,
+    device: torch.device,
+    batch_size: int | None = None,
+    drop_last: bool = False,
+    return_label: bool = True,
+) -> Callable[[int], DataLoader]:
+    """Epoch -> loader of one clip per video of `table`: for training a random, augmented
+    clip, shuffled; else the centre clip and centre crop, in order. `purpose` ("labeled",
+    "unlabeled", "val") names its random streams; `batch_size` None: clips.batch_size."""
     dataset = ClipDataset(
-        val,
+        table,
         frames_root,
         size=clips.crop_size,
         clip_len=clips.clip_len,
         stride=clips.stride,
-        train=False,
-        seed=0,  # centre clip, centre crop: nothing random
+        train=train,
+        seed=stream(seed, f"{purpose} clips"),
+        return_label=return_label,
+        augment=clips.augment(),
     )
     return epoch_loader(
         dataset,
-        batch_size=clips.batch_size,
-        shuffle=False,
-        seed=0,
-        purpose="val",
+        batch_size=batch_size or clips.batch_size,
+        shuffle=train,
+        seed=seed,
+        purpose=purpose,
         workers=clips.workers,
         device=device,
-    )(0)
+        drop_last=drop_last,
+    )
 
 
-def fit_classifier(
+def train_classifier(
     model: VideoBackbone,
+    settings: FinetuneSettings | StudentSettings,
+    run: RunSettings,
     *,
     step: StepFn,
     batches: Callable[[int], Iterable[Any]],
     val: pd.DataFrame,
     frames_root: str | Path,
-    clips: ClipSettings,
-    optim: OptimSettings,
-    seed: int,
     device: torch.device,
+    fingerprint: str,
+    out: str | Path,
     resume: str | Path,
     metrics: str | Path,
-    fingerprint: str,
+    **info: Any,
 ) -> FitResult:
     """`engine.trainer.fit` of a classifier, keeping the epoch with the best clip top-1 on
-    the validation list (centre clips, centre crops)."""
-    val_loader = _val_loader(val, frames_root, clips, device)
-    return fit(
+    the validation list (centre clips, centre crops); then `save_classifier` with the
+    settings, the code version and `info`."""
+    val_loader = clip_batches(
+        val, frames_root, settings.clips, train=False, seed=0, purpose="val", device=device
+    )(0)
+    result = fit(
         modules={"model": model},
         step_fn=step,
         batches=batches,
-        optim=optim,
+        optim=settings.optim,
         device=device,
         resume_path=resume,
         metrics_path=metrics,
         validate=lambda: {"val_top1": clip_accuracy(model, val_loader, device)},
-        seed=seed,
+        seed=settings.seed,
         fingerprint=fingerprint,
     )
+    save_classifier(
+        out,
+        result,
+        resume=resume,
+        backbone=settings.backbone,
+        n_classes=model.num_classes,
+        settings=settings.to_dict(),
+        code_version=run.code_version,
+        **info,
+    )
+    return result
 
 
 def save_classifier(

@@ -7,28 +7,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from timebalance.data.clips import ClipDataset
 from timebalance.data.splits import read_split
-from timebalance.engine.loader import cycle, epoch_loader, to_device
+from timebalance.engine.loader import cycle, to_device
 from timebalance.engine.settings import RunSettings
 from timebalance.engine.stage import stage_fingerprint, start_stage
 from timebalance.engine.trainer import StepFn
 from timebalance.methods.classifier import (
     build_classifier,
-    fit_classifier,
+    clip_batches,
     load_classifier,
     n_classes,
-    save_classifier,
+    train_classifier,
 )
 from timebalance.methods.scores import read_scores
 from timebalance.methods.settings import StudentSettings, StudentSpec
 from timebalance.methods.timebalance import mix_teachers, student_loss
 from timebalance.models import VideoBackbone
-from timebalance.seeding import stream
 
 Batches = Callable[[int], Iterator[dict] | DataLoader]
 
@@ -166,55 +163,37 @@ def train_student(
     video_ids = [*lab["video_id"], *unl["video_id"]]
     score = _video_scores(video_ids, sp, len(frozen), scores).to(dev)
 
-    def clips(table: pd.DataFrame, purpose: str, **kw) -> ClipDataset:
-        return ClipDataset(
-            table,
-            frames_root,
-            size=cs.crop_size,
-            clip_len=cs.clip_len,
-            stride=cs.stride,
-            train=True,
-            seed=stream(s.seed, f"{purpose} clips"),
-            augment=cs.augment(),
-            **kw,
-        )
-
-    loader = dict(seed=s.seed, workers=cs.workers, device=dev, shuffle=True)
-    batches = epoch_loader(
-        clips(lab, "labeled"), batch_size=cs.batch_size, purpose="labeled", **loader
+    batches = clip_batches(
+        lab, frames_root, cs, train=True, seed=s.seed, purpose="labeled", device=dev
     )
     if frozen and sp.unlabeled_ratio > 0 and len(unl) > 0:
-        unlabeled_batches = epoch_loader(
-            clips(unl, "unlabeled", return_label=False),
-            batch_size=cs.batch_size * sp.unlabeled_ratio,
+        unlabeled_batches = clip_batches(
+            unl,
+            frames_root,
+            cs,
+            train=True,
+            seed=s.seed,
             purpose="unlabeled",
+            device=dev,
+            batch_size=cs.batch_size * sp.unlabeled_ratio,
             drop_last=True,
-            **loader,
+            return_label=False,
         )
         batches = _joined_batches(batches, unlabeled_batches, offset=len(lab), seed=s.seed)
-    result = fit_classifier(
+    train_classifier(
         model,
+        s,
+        run,
         step=_student_step(model, frozen, score, sp, dev),
         batches=batches,
         val=va,
         frames_root=frames_root,
-        clips=cs,
-        optim=s.optim,
-        seed=s.seed,
         device=dev,
+        fingerprint=run_id,
+        out=out,
         resume=resume,
         metrics=metrics,
-        fingerprint=run_id,
-    )
-    save_classifier(
-        out,
-        result,
-        resume=resume,
-        backbone=s.backbone,
-        n_classes=k,
         init=str(init) if init else "scratch",
         teachers=[str(t) for t in teachers],
         spec=sp.to_dict(),
-        settings=s.to_dict(),
-        code_version=run.code_version,
     )
