@@ -11,17 +11,20 @@ from torch.utils.data import DataLoader
 
 import timebalance.data.clips as clips_module
 from tests.data.frame_folders import frame_code, make_videos, write_frames
+from timebalance import seeding
 from timebalance.data.clips import (
     ClipDataset,
     EvalDataset,
     PretrainDataset,
     ScoreDataset,
+    read_frames,
+)
+from timebalance.data.temporal import (
     centre_start,
     clip_indices,
     pad_indices,
     pretrain_indices,
     random_start,
-    read_frames,
     uniform_starts,
 )
 from timebalance.data.transforms import KINETICS_MEAN, KINETICS_STD, ClipAugment
@@ -207,6 +210,19 @@ def test_per_item_randomness_depends_on_seed_epoch_and_index(videos):
     assert not torch.equal(a[0]["dense"], first)
     a.set_epoch(0)
     assert torch.equal(a[0]["dense"], first)
+
+
+def test_item_streams_come_from_seeding_and_do_not_collide(videos):
+    table, root = videos
+    ds = ClipDataset(table, root, size=16, clip_len=4, seed=1)
+    rng, g = ds.rngs(2)
+    expected = seeding.stream(1, "clip-sampling", 0, 2)
+    assert rng.integers(0, 2**62) == np.random.default_rng(expected).integers(0, 2**62)
+    assert g.initial_seed() == expected
+    other = ClipDataset(table, root, size=16, clip_len=4, seed=0)
+    other.set_epoch(1)  # (seed 0, epoch 1) vs (seed 1, epoch 0): different streams
+    assert other.rngs(2)[1].initial_seed() != g.initial_seed()
+    assert not torch.equal(other[2]["clip"], ds[2]["clip"])
 
 
 def test_samples_do_not_depend_on_the_worker_count(videos):

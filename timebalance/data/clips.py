@@ -5,14 +5,13 @@ Frames live at ``<frames_root>/<video_id>/00001.jpg ...`` (1-based); indices her
 and frame ``i`` is file ``i + 1``. Only the frames a sample needs are read, each once, and
 decoded with libjpeg-turbo (``torchvision.io.decode_jpeg``, batched).
 
-Temporal sampling is done by pure functions of ``n_frames`` (unit tested). A clip that runs past
-the end of a video is never dropped: its indices wrap around (``short_video="loop"``:
-0 1 2 0 1 2 ...) or reflect (``"mirror"``: 0 1 2 1 0 1 ...). Loop is the default: it keeps the
-forward direction of time, which the temporally-distinctive objectives depend on.
+Temporal sampling is done by the pure functions of ``temporal.py`` (unit tested); a clip that
+runs past the end of a video wraps around ("loop", the default) or reflects ("mirror").
 
-Randomness: item ``i`` of epoch ``e`` draws from generators seeded by ``(seed, e, i)`` only, so
-samples are reproducible and independent of the DataLoader's worker count and order; call
-``set_epoch`` before each epoch (``engine.loader.epoch_loader`` does).
+Randomness: item ``i`` of epoch ``e`` draws from generators seeded by
+``seeding.stream(seed, "clip-sampling", e, i)`` only, so samples are reproducible and
+independent of the DataLoader's worker count and order; call ``set_epoch`` before each epoch
+(``engine.loader.epoch_loader`` does).
 """
 
 from __future__ import annotations
@@ -26,95 +25,18 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
+from timebalance import seeding
 from timebalance.data.splits import read_split
+from timebalance.data.temporal import (
+    SHORT_VIDEO_MODES,
+    centre_start,
+    clip_indices,
+    pretrain_indices,
+    random_start,
+    span,
+    uniform_starts,
+)
 from timebalance.data.transforms import CROPS, ClipAugment, EvalTransform
-
-SHORT_VIDEO_MODES = ("loop", "mirror")
-
-
-# ---------------------------------------------------------------- temporal indices (pure)
-def pad_indices(indices: np.ndarray, n_frames: int, mode: str = "loop") -> np.ndarray:
-    """Map 0-based indices (>= 0, possibly >= ``n_frames``) into ``[0, n_frames)``:
-    "loop" wraps around, "mirror" reflects at both ends without repeating the end frames."""
-    if n_frames < 1:
-        raise ValueError(f"n_frames must be >= 1, got {n_frames}")
-    if mode not in SHORT_VIDEO_MODES:
-        raise ValueError(f"short_video must be one of {SHORT_VIDEO_MODES}, got {mode!r}")
-    idx = np.asarray(indices, dtype=np.int64)
-    if idx.size and idx.min() < 0:
-        raise ValueError(f"frame indices must be >= 0, got {idx.min()}")
-    if mode == "loop" or n_frames == 1:
-        return idx % n_frames
-    period = 2 * (n_frames - 1)
-    r = idx % period
-    return np.where(r < n_frames, r, period - r)
-
-
-def clip_indices(
-    n_frames: int, clip_len: int, stride: int, start: int, short_video: str = "loop"
-) -> np.ndarray:
-    """0-based frame indices of the clip ``start, start + stride, ...`` (``clip_len`` frames),
-    padded into the video with ``short_video`` where it runs past the end."""
-    if clip_len < 1 or stride < 1 or start < 0:
-        raise ValueError(
-            f"need clip_len >= 1, stride >= 1, start >= 0; got {clip_len}, {stride}, {start}"
-        )
-    raw = start + stride * np.arange(clip_len, dtype=np.int64)
-    return pad_indices(raw, n_frames, short_video)
-
-
-def span(clip_len: int, stride: int) -> int:
-    """Frames covered by a clip from its first to its last frame."""
-    return (clip_len - 1) * stride + 1
-
-
-def random_start(n_frames: int, length: int, rng: np.random.Generator) -> int:
-    """Uniform start of a ``length``-frame window; 0 when the video is shorter (padded)."""
-    return int(rng.integers(0, n_frames - length + 1)) if n_frames > length else 0
-
-
-def centre_start(n_frames: int, length: int) -> int:
-    """Start of the window of ``length`` frames at the video's centre (0 if shorter)."""
-    return max(0, (n_frames - length) // 2)
-
-
-def uniform_starts(n_frames: int, length: int, n_clips: int) -> np.ndarray:
-    """Starts of ``n_clips`` windows spaced uniformly from the first to the last possible
-    start (the first and last clips touch the video's ends; a single clip is the centre one);
-    all 0 if the video is shorter."""
-    last = max(0, n_frames - length)
-    if n_clips == 1:
-        return np.array([last // 2], dtype=np.int64)
-    return np.rint(np.linspace(0, last, n_clips)).astype(np.int64)
-
-
-def pretrain_indices(
-    n_frames: int,
-    n_clips: int,
-    clip_len: int,
-    sparse_stride: int,
-    start: int,
-    short_video: str = "loop",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Frames of one pretraining sample in a window of ``n_clips * clip_len`` frames at
-    ``start``: the sparse clip (``clip_len``, every ``sparse_stride``-th frame of the window)
-    and the dense clips (``n_clips x clip_len``, consecutive frames tiling the window). With
-    ``sparse_stride == n_clips``, sparse frames ``[t * clip_len / n, (t+1) * clip_len / n)``
-    fall inside dense clip ``t``, so the backbone's temporal slice t lines up with it."""
-    window = n_clips * clip_len
-    if span(clip_len, sparse_stride) > window:
-        raise ValueError(
-            f"the sparse clip ({clip_len} frames, stride {sparse_stride}) does not fit in the "
-            f"window of {n_clips} x {clip_len} frames; use sparse_stride <= {n_clips}"
-        )
-    sparse = clip_indices(n_frames, clip_len, sparse_stride, start, short_video)
-    dense = np.stack(
-        [
-            clip_indices(n_frames, clip_len, 1, start + k * clip_len, short_video)
-            for k in range(n_clips)
-        ]
-    )
-    return sparse, dense
 
 
 # ---------------------------------------------------------------- frame reading
@@ -153,20 +75,18 @@ def read_frames(frames_dir: Path, indices: np.ndarray, *, video: str = "") -> to
 
 
 # ---------------------------------------------------------------- datasets
-def item_seed(seed: int, epoch: int, index: int) -> int:
-    """A 63-bit seed that depends on (seed, epoch, index) only."""
-    state = np.random.SeedSequence([seed, epoch, index]).generate_state(2, dtype=np.uint32)
-    return int(state[0]) << 31 ^ int(state[1])
-
-
 class _FrameDataset(Dataset):
-    """Common part: the video list, the frame folders, the per-item random streams."""
+    """Common part: the video list, the frame folders, the clip shape (``n_clips`` clips of
+    ``clip_len`` frames at ``stride``), the per-item random streams."""
 
     def __init__(
         self,
         items: pd.DataFrame | str | Path,
         frames_root: str | Path,
         *,
+        clip_len: int,
+        stride: int = 1,
+        n_clips: int = 1,
         seed: int = 0,
         short_video: str = "loop",
         need_label: bool = False,
@@ -179,6 +99,9 @@ class _FrameDataset(Dataset):
             raise ValueError(f"short_video must be one of {SHORT_VIDEO_MODES}, got {short_video!r}")
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
+        if n_clips < 1:
+            raise ValueError(f"need n_clips >= 1, got {n_clips}")
+        clip_indices(1, clip_len, stride, 0)  # validates clip_len and stride
         self.frames_root = Path(frames_root)
         self.video_ids = table["video_id"].astype(str).tolist()
         self.n_frames = table["n_frames"].astype("int64").tolist()
@@ -189,6 +112,7 @@ class _FrameDataset(Dataset):
                 f"{len(empty)} video(s) have no frames, e.g. {empty[0]!r} in "
                 f"{self.frames_root / empty[0]}; drop them from the list (status != ok)"
             )
+        self.n_clips, self.clip_len, self.stride = n_clips, clip_len, stride
         self.seed, self.short_video, self.epoch = int(seed), short_video, 0
 
     def __len__(self) -> int:
@@ -200,12 +124,41 @@ class _FrameDataset(Dataset):
 
     def rngs(self, index: int) -> tuple[np.random.Generator, torch.Generator]:
         """(numpy generator for temporal sampling, torch generator for augmentation)."""
-        s = item_seed(self.seed, self.epoch, index)
+        s = seeding.stream(self.seed, "clip-sampling", self.epoch, index)
         return np.random.default_rng(s), torch.Generator().manual_seed(s)
 
     def frames(self, index: int, indices: np.ndarray) -> torch.Tensor:
         vid = self.video_ids[index]
         return read_frames(self.frames_root / vid, indices, video=vid)
+
+
+class _ViewDataset(_FrameDataset):
+    """Deterministic views: the clips at ``starts(n_frames)``, each cut in every crop of
+    ``crops`` after one resize per distinct frame. Nothing is random."""
+
+    crops: tuple[str, ...] = ("center",)
+
+    def starts(self, n_frames: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def views(self, index: int, transform: EvalTransform) -> torch.Tensor:
+        """float (n_clips * len(crops)) x 3 x T x S x S, clip-major."""
+        n = self.n_frames[index]
+        idx = np.stack(
+            [
+                clip_indices(n, self.clip_len, self.stride, int(s), self.short_video)
+                for s in self.starts(n)
+            ]
+        )
+        # Resize each distinct frame once, then gather the clips and cut the crops.
+        unique, inverse = np.unique(idx, return_inverse=True)
+        prepared = transform.prepare(self.frames(index, unique))
+        views = [
+            transform.crop_view(prepared[torch.from_numpy(row)], crop)
+            for row in inverse.reshape(idx.shape)
+            for crop in self.crops
+        ]
+        return torch.stack(views)
 
 
 class PretrainDataset(_FrameDataset):
@@ -233,12 +186,12 @@ class PretrainDataset(_FrameDataset):
         short_video: str = "loop",
         augment: ClipAugment | None = None,
     ) -> None:
-        super().__init__(items, frames_root, seed=seed, short_video=short_video)
-        if n_clips < 1 or clip_len < 1:
-            raise ValueError(f"need n_clips >= 1 and clip_len >= 1, got {n_clips}, {clip_len}")
-        self.n_clips, self.clip_len = n_clips, clip_len
+        super().__init__(
+            items, frames_root, clip_len=clip_len, n_clips=n_clips, seed=seed,
+            short_video=short_video,
+        )  # fmt: skip
         self.sparse_stride = n_clips if sparse_stride is None else sparse_stride
-        pretrain_indices(self.n_clips * clip_len, n_clips, clip_len, self.sparse_stride, 0)
+        pretrain_indices(n_clips * clip_len, n_clips, clip_len, self.sparse_stride, 0)
         self.augment = augment or ClipAugment(size)
 
     def __getitem__(self, index: int) -> dict:
@@ -286,11 +239,10 @@ class ClipDataset(_FrameDataset):
         augment: ClipAugment | None = None,
     ) -> None:
         super().__init__(
-            items, frames_root, seed=seed, short_video=short_video, need_label=return_label
-        )
-        clip_indices(1, clip_len, stride, 0)  # validate
-        self.clip_len, self.stride, self.train = clip_len, stride, train
-        self.return_label = return_label
+            items, frames_root, clip_len=clip_len, stride=stride, seed=seed,
+            short_video=short_video, need_label=return_label,
+        )  # fmt: skip
+        self.train, self.return_label = train, return_label
         self.augment = augment or ClipAugment(size)
         self.eval_transform = EvalTransform(size, "center")
 
@@ -305,7 +257,7 @@ class ClipDataset(_FrameDataset):
         return {"clip": clip, "label": label, "index": index}
 
 
-class EvalDataset(_FrameDataset):
+class EvalDataset(_ViewDataset):
     """The test protocol: ``n_clips`` uniformly spaced clips x ``n_crops`` spatial crops
     (3: left, center, right along the long side; 1: center), views ordered clip-major.
 
@@ -324,32 +276,24 @@ class EvalDataset(_FrameDataset):
         n_crops: int = 3,
         short_video: str = "loop",
     ) -> None:
-        super().__init__(items, frames_root, short_video=short_video, need_label=True)
-        if n_crops not in (1, 3) or n_clips < 1:
-            raise ValueError(f"need n_clips >= 1 and n_crops in (1, 3), got {n_clips}, {n_crops}")
-        clip_indices(1, clip_len, stride, 0)  # validate
-        self.clip_len, self.stride, self.n_clips = clip_len, stride, n_clips
+        super().__init__(
+            items, frames_root, clip_len=clip_len, stride=stride, n_clips=n_clips,
+            short_video=short_video, need_label=True,
+        )  # fmt: skip
+        if n_crops not in (1, 3):
+            raise ValueError(f"need n_crops in (1, 3), got {n_crops}")
         self.crops = CROPS if n_crops == 3 else ("center",)
         self.transform = EvalTransform(size, "center")
 
+    def starts(self, n_frames: int) -> np.ndarray:
+        return uniform_starts(n_frames, span(self.clip_len, self.stride), self.n_clips)
+
     def __getitem__(self, index: int) -> dict:
-        n = self.n_frames[index]
-        starts = uniform_starts(n, span(self.clip_len, self.stride), self.n_clips)
-        idx = np.stack(
-            [clip_indices(n, self.clip_len, self.stride, int(s), self.short_video) for s in starts]
-        )
-        # Resize each distinct frame once, then gather the clips and cut the crops.
-        unique, inverse = np.unique(idx, return_inverse=True)
-        prepared = self.transform.prepare(self.frames(index, unique))
-        views = [
-            self.transform.crop_view(prepared[torch.from_numpy(row)], crop)
-            for row in inverse.reshape(idx.shape)
-            for crop in self.crops
-        ]
-        return {"clips": torch.stack(views), "label": self.labels[index], "index": index}
+        clips = self.views(index, self.transform)
+        return {"clips": clips, "label": self.labels[index], "index": index}
 
 
-class ScoreDataset(_FrameDataset):
+class ScoreDataset(_ViewDataset):
     """Deterministic clips for the temporal-similarity score: ``n_clips`` consecutive clips of
     ``clip_len`` frames tiling the window at the video's centre, centre crop, no augmentation.
 
@@ -368,16 +312,15 @@ class ScoreDataset(_FrameDataset):
         seed: int = 0,
         short_video: str = "loop",
     ) -> None:
-        super().__init__(items, frames_root, seed=seed, short_video=short_video)
-        if n_clips < 1 or clip_len < 1:
-            raise ValueError(f"need n_clips >= 1 and clip_len >= 1, got {n_clips}, {clip_len}")
-        self.n_clips, self.clip_len = n_clips, clip_len
+        super().__init__(
+            items, frames_root, clip_len=clip_len, n_clips=n_clips, seed=seed,
+            short_video=short_video,
+        )  # fmt: skip
         self.transform = EvalTransform(size, "center")
 
+    def starts(self, n_frames: int) -> np.ndarray:
+        first = centre_start(n_frames, self.n_clips * self.clip_len)
+        return first + self.clip_len * np.arange(self.n_clips, dtype=np.int64)
+
     def __getitem__(self, index: int) -> dict:
-        n = self.n_frames[index]
-        start = centre_start(n, self.n_clips * self.clip_len)
-        _, dense = pretrain_indices(n, self.n_clips, self.clip_len, 1, start, self.short_video)
-        frames = self.frames(index, dense.ravel())
-        clips = frames.view(self.n_clips, self.clip_len, *frames.shape[1:])
-        return {"clips": torch.stack([self.transform(c) for c in clips]), "index": index}
+        return {"clips": self.views(index, self.transform), "index": index}

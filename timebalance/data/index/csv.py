@@ -5,41 +5,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from timebalance.data.index.common import (
-    SUBSETS,
-    AnnotationError,
-    Rows,
-    csv_records,
-    option_path,
-    relative,
-    require,
-    shown,
-)
+from timebalance.data.index import common
+from timebalance.data.index.common import AnnotationError
 
 OPTIONS = {"file": "index.csv"}
 
 
 def files(root: Path, split: int, *, file: str) -> list[Path]:
     del split
-    return [option_path(root, file, "file")]
+    return [common.option_path(root, file, "file")]
 
 
-def read(root: Path, split: int, *, file: str) -> tuple[Rows, list[str]]:
+def read(root: Path, split: int, *, file: str) -> tuple[common.Rows, list[str]]:
     (path,) = files(root, split, file=file)  # the user's file assigns subsets itself
-    require(path, "index file", "csv", "set `root` or the option `file`")
+    common.require(path, "index file", "csv", "set `root` or the option `file`")
     records = []
-    for where, row in csv_records(path, shown(path, root), _header):
+    for where, row in common.csv_records(path, common.shown(path, root), _header):
         video, label, subset = row["path"], row["label"], row.get("subset", "train")
         if "\\" in video:
             raise AnnotationError(f"{where}: path {video!r} uses '\\'; use '/' separators")
         if not label:
             raise AnnotationError(f"{where}: malformed line: empty label; name the class")
-        if subset not in SUBSETS:
+        if subset not in common.SUBSETS:
             raise AnnotationError(f"{where}: subset {subset!r} must be 'train' or 'test'")
-        records.append((relative(video, where), label, subset, where))
+        records.append((common.relative(video, where), label, subset, where))
     classes = sorted({r[1] for r in records})
     label_of = {name: i for i, name in enumerate(classes)}
-    rows = Rows()
+    rows = common.Rows()
     for video, label, subset, where in records:
         rows.add(video, label_of[label], label, subset, where)
     return rows, classes

@@ -6,16 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from timebalance.data.index.common import (
-    AnnotationError,
-    Rows,
-    check_videos_dir,
-    join,
-    lines,
-    option_path,
-    relative,
-    shown,
-)
+from timebalance.data.index import common
+from timebalance.data.index.common import AnnotationError
 
 OPTIONS = {"videos_dir": "", "annotations_dir": "testTrainMulti_7030_splits"}
 _SPLIT_FILE = re.compile(r"(?P<cls>.+)_test_split(?P<n>[0-9]+)\.txt")
@@ -35,15 +27,15 @@ def _split_files(ann: Path) -> dict[str, dict[int, Path]]:
 def files(root: Path, split: int, *, videos_dir: str, annotations_dir: str) -> list[Path]:
     """The split files of `split` present in the folder, by class (found by listing it)."""
     del videos_dir
-    found = _split_files(option_path(root, annotations_dir, "annotations_dir"))
+    found = _split_files(common.option_path(root, annotations_dir, "annotations_dir"))
     return [found[cls][split] for cls in sorted(found) if split in found[cls]]
 
 
 def read(
     root: Path, split: int, *, videos_dir: str, annotations_dir: str
-) -> tuple[Rows, list[str]]:
-    videos_dir = check_videos_dir(videos_dir)
-    ann = option_path(root, annotations_dir, "annotations_dir")
+) -> tuple[common.Rows, list[str]]:
+    videos_dir = common.check_videos_dir(videos_dir)
+    ann = common.option_path(root, annotations_dir, "annotations_dir")
     found = _split_files(ann)
     if not found:
         raise AnnotationError(
@@ -58,10 +50,10 @@ def read(
                 f"hmdb51: split file {str(expected)!r} is missing (other splits of class "
                 f"{cls!r} exist); restore it"
             )
-    rows = Rows()
+    rows = common.Rows()
     for label, cls in enumerate(classes):
-        name = shown(found[cls][split], root)
-        for number, line in lines(found[cls][split], name):
+        name = common.shown(found[cls][split], root)
+        for number, line in common.lines(found[cls][split], name):
             where = f"{name}:{number}"
             # Names hold spaces and ( ) ! # [ ] & + ; ~ @: only the last field is the flag.
             parts = line.rsplit(None, 1)
@@ -72,10 +64,10 @@ def read(
             if parts[1] == "0":  # not used by this split
                 continue
             if "/" in parts[0] or parts[0] in (".", ".."):
-                relative(parts[0], where)  # absolute and '..' get their own message
+                common.relative(parts[0], where)  # absolute and '..' get their own message
                 raise AnnotationError(
                     f"{where}: {parts[0]!r} is not a file name; list names in the class folder"
                 )
-            video = join(videos_dir, f"{cls}/{parts[0]}", where)
+            video = common.join(videos_dir, f"{cls}/{parts[0]}", where)
             rows.add(video, label, cls, "train" if parts[1] == "1" else "test", where)
     return rows, classes

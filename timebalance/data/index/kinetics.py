@@ -10,16 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from timebalance.data.index.common import (
-    SUBSETS,
-    AnnotationError,
-    Rows,
-    csv_records,
-    option_path,
-    relative,
-    require,
-    shown,
-)
+from timebalance.data.index import common
+from timebalance.data.index.common import AnnotationError
 
 OPTIONS = {
     "annotations_dir": "annotations",
@@ -36,10 +28,10 @@ _TEMPLATE_FIELDS = ("split", "subset", "label", "youtube_id", "time_start", "tim
 def _csv_paths(root: Path, annotations_dir: str, train_csv: str, val_csv: str | None):
     """(train csv, validation csv); with `val_csv` None, whichever of validate.csv / val.csv
     exists (validate.csv when neither does)."""
-    ann = option_path(root, annotations_dir, "annotations_dir")
-    train = option_path(ann, train_csv, "train_csv")
+    ann = common.option_path(root, annotations_dir, "annotations_dir")
+    train = common.option_path(ann, train_csv, "train_csv")
     if val_csv is not None:
-        return train, option_path(ann, val_csv, "val_csv")
+        return train, common.option_path(ann, val_csv, "val_csv")
     found = [p for p in (ann / "validate.csv", ann / "val.csv") if p.is_file()]
     if len(found) == 2:
         raise AnnotationError(
@@ -78,7 +70,7 @@ def _check_options(path_template: str, split_dirs: Mapping[str, str], label_dir_
         raise ValueError(
             f"option 'label_dir_style' must be 'raw' or 'underscore', not {label_dir_style!r}"
         )
-    if not isinstance(split_dirs, Mapping) or set(split_dirs) - set(SUBSETS):
+    if not isinstance(split_dirs, Mapping) or set(split_dirs) - set(common.SUBSETS):
         raise ValueError(
             f"option 'split_dirs' must map 'train'/'test' to folders, got {split_dirs!r}"
         )
@@ -102,15 +94,15 @@ def read(
     path_template: str,
     split_dirs: Mapping[str, str],
     label_dir_style: str,
-) -> tuple[Rows, list[str]]:
+) -> tuple[common.Rows, list[str]]:
     del split  # Kinetics has one official train / validation partition
     _check_options(path_template, split_dirs, label_dir_style)
     dirs = {**OPTIONS["split_dirs"], **split_dirs}
     train, val = _csv_paths(root, annotations_dir, train_csv, val_csv)
     if train_csv != OPTIONS["train_csv"]:  # named explicitly: must exist
-        require(train, "train csv", "kinetics400", "fix the option `train_csv`")
+        common.require(train, "train csv", "kinetics400", "fix the option `train_csv`")
     if val_csv is not None:
-        require(val, "validation csv", "kinetics400", "fix the option `val_csv`")
+        common.require(val, "validation csv", "kinetics400", "fix the option `val_csv`")
     if not train.is_file() and not val.is_file():
         raise AnnotationError(
             f"kinetics400: neither {str(train)!r} nor {str(val)!r} (or val.csv) exists; set "
@@ -124,7 +116,7 @@ def read(
     # Class list: the train csv's labels when it is present, else the validation csv's.
     classes = sorted({r[0] for r in parsed.get("train", parsed.get("test", []))})
     label_of = {name: i for i, name in enumerate(classes)}
-    rows = Rows()
+    rows = common.Rows()
     for subset, records in parsed.items():
         for label, youtube_id, start, end, where in records:
             if label not in label_of:
@@ -140,7 +132,7 @@ def read(
                 time_start=start,
                 time_end=end,
             )
-            rows.add(relative(path, where), label_of[label], label, subset, where)
+            rows.add(common.relative(path, where), label_of[label], label, subset, where)
     return rows, classes
 
 
@@ -157,7 +149,7 @@ def _header(header: list[str]) -> str | None:
 def _records(path: Path, subset: str, root: Path) -> list[tuple[str, str, int, int, str]]:
     """(label, youtube_id, time_start, time_end, "file:line") of each row of one csv."""
     records = []
-    for where, row in csv_records(path, shown(path, root), _header):
+    for where, row in common.csv_records(path, common.shown(path, root), _header):
         label, youtube_id = row["label"], row["youtube_id"]
         if not label or not youtube_id or re.search(r"[\s/\\]", youtube_id):
             raise AnnotationError(f"{where}: malformed line: empty label or bad youtube_id")

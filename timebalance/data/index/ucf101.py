@@ -5,17 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from timebalance.data.index.common import (
-    AnnotationError,
-    Rows,
-    check_videos_dir,
-    join,
-    lines,
-    option_path,
-    relative,
-    require,
-    shown,
-)
+from timebalance.data.index import common
+from timebalance.data.index.common import AnnotationError
 
 OPTIONS = {"videos_dir": "UCF-101", "annotations_dir": "ucfTrainTestlist"}
 
@@ -23,7 +14,7 @@ OPTIONS = {"videos_dir": "UCF-101", "annotations_dir": "ucfTrainTestlist"}
 def files(root: Path, split: int, *, videos_dir: str, annotations_dir: str) -> list[Path]:
     """classInd.txt, then the train and the test list of `split` (they need not exist)."""
     del videos_dir
-    ann = option_path(root, annotations_dir, "annotations_dir")
+    ann = common.option_path(root, annotations_dir, "annotations_dir")
     return [
         ann / "classInd.txt",
         ann / f"trainlist{split:02d}.txt",
@@ -32,9 +23,9 @@ def files(root: Path, split: int, *, videos_dir: str, annotations_dir: str) -> l
 
 
 def _classes(class_file: Path, root: Path) -> list[str]:
-    name = shown(class_file, root)
+    name = common.shown(class_file, root)
     numbered: dict[int, str] = {}
-    for number, line in lines(class_file, name):
+    for number, line in common.lines(class_file, name):
         parts = line.split()
         if len(parts) != 2 or not parts[0].isdigit():
             raise AnnotationError(
@@ -51,28 +42,28 @@ def _classes(class_file: Path, root: Path) -> list[str]:
 
 def read(
     root: Path, split: int, *, videos_dir: str, annotations_dir: str
-) -> tuple[Rows, list[str]]:
-    videos_dir = check_videos_dir(videos_dir)
+) -> tuple[common.Rows, list[str]]:
+    videos_dir = common.check_videos_dir(videos_dir)
     class_file, train_list, test_list = files(
         root, split, videos_dir=videos_dir, annotations_dir=annotations_dir
     )
     hint = f"check `root` or set the option `annotations_dir` (now {annotations_dir!r})"
-    require(class_file, "class list classInd.txt", "ucf101", hint)
+    common.require(class_file, "class list classInd.txt", "ucf101", hint)
     classes = _classes(class_file, root)
     label_of = {cls: i for i, cls in enumerate(classes)}
 
-    rows = Rows()
+    rows = common.Rows()
     for subset, path in (("train", train_list), ("test", test_list)):
-        require(path, f"split list {path.name}", "ucf101", hint)
-        name = shown(path, root)
-        for number, line in lines(path, name):
+        common.require(path, f"split list {path.name}", "ucf101", hint)
+        name = common.shown(path, root)
+        for number, line in common.lines(path, name):
             where = f"{name}:{number}"
             parts = line.split()
             if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
                 raise AnnotationError(
                     f"{where}: malformed line {line!r}; expected '<Class>/<file>.avi [label]'"
                 )
-            rel = relative(parts[0], where)
+            rel = common.relative(parts[0], where)
             # The list's folder part is the class (exact match with classInd) and the truth
             # for the file location; the file name's case may differ (HandStandPushups).
             folder, _, file = rel.partition("/")
@@ -91,5 +82,5 @@ def read(
                     f"{where}: label {parts[1]} disagrees with classInd.txt, which numbers "
                     f"{folder!r} {label + 1}; fix the line or the class list"
                 )
-            rows.add(join(videos_dir, rel, where), label, folder, subset, where)
+            rows.add(common.join(videos_dir, rel, where), label, folder, subset, where)
     return rows, classes
