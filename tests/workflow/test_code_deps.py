@@ -1,0 +1,168 @@
+"""The code version of each rule covers exactly the package modules its script runs, found
+from the import statements (timebalance.workflow.code_deps)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.workflow.conftest import ROOT
+from timebalance.workflow import code_deps as D
+
+PACKAGE = ROOT / "timebalance"
+
+
+def rule_scripts() -> dict[str, str]:
+    """Rule -> script stem, from rules/*.smk; each rule's `code=code(...)` must name its script."""
+    found = {}
+    for smk in sorted((ROOT / "rules").glob("*.smk")):
+        for block in re.split(r"\n(?=rule |use rule )", smk.read_text()):
+            name = re.match(r"(?:use )?rule (\w+)", block)
+            script = re.search(r'script:\s+"\.\./workflow_scripts/(\w+)\.py"', block)
+            if not (name and script):
+                continue
+            code = re.search(r'code=code\("(\w+)"\)', block)
+            assert code, f"{smk.name}: rule {name.group(1)} passes no code=code(...) param"
+            assert code.group(1) == script.group(1), f"{smk.name}: rule {name.group(1)}"
+            found[name.group(1)] = script.group(1)
+    return found
+
+
+RULES = rule_scripts()
+
+
+def script_path(stem: str) -> Path:
+    return ROOT / "workflow_scripts" / f"{stem}.py"
+
+
+def rel(files) -> set[str]:
+    return {f.relative_to(PACKAGE.resolve()).as_posix() for f in files}
+
+
+def test_every_script_rule_is_found():
+    assert len(RULES) >= 12
+    assert {"index_dataset", "finetune_teacher", "train_student", "tables"} <= set(RULES)
+
+
+def test_hash_changes_exactly_with_the_modules_a_rule_runs(tmp_path):
+    package = tmp_path / "timebalance"
+    shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    scripts = {rule: script_path(stem) for rule, stem in RULES.items()}
+    base = {rule: D.code_version(s, package) for rule, s in scripts.items()}
+    closures = {rule: set(D.closure(s, package)) for rule, s in scripts.items()}
+    modules = sorted(package.resolve().rglob("*.py"))
+    assert all(closures.values())
+    for module in modules:
+        source = module.read_bytes()
+        module.write_bytes(source + b"\n# edited\n")
+        try:
+            for rule, script in scripts.items():
+                changed = D.code_version(script, package) != base[rule]
+                assert changed == (module in closures[rule]), (rule, module.name)
+        finally:
+            module.write_bytes(source)
+    # Something lies outside some closure, or the test above proves nothing.
+    assert any(set(modules) - c for c in closures.values())
+
+
+def test_imports_are_resolved_like_python(tmp_path):
+    """import x.y, from x import submodule, relative imports, imports inside functions."""
+    pkg = tmp_path / "timebalance"
+    files = {
+        "__init__.py": "__version__ = '9.9'\n",
+        "a/__init__.py": "from .b import f\n",
+        "a/b.py": "def f():\n    from timebalance.c import d\n    return d\n",
+        "a/unused.py": "",
+        "c/__init__.py": "",
+        "c/d.py": "from .. import e\nimport timebalance.g.h as h\n",
+        "e.py": "",
+        "g/__init__.py": "",
+        "g/h.py": "from timebalance.e import something_defined_there\n",
+        "lonely.py": "import timebalance\n",
+    }
+    for name, text in files.items():
+        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / name).write_text(text)
+    script = tmp_path / "script.py"
+    script.write_text("import sys\nfrom timebalance.a import f\n")
+    assert rel_to(pkg, D.closure(script, pkg)) == {
+        "__init__.py", "a/__init__.py", "a/b.py", "c/__init__.py", "c/d.py", "e.py",
+        "g/__init__.py", "g/h.py",
+    }  # fmt: skip
+    assert D.code_version(script, pkg).startswith("9.9+")
+    script.write_text("from timebalance.a.missing import f\n")
+    with pytest.raises(ImportError, match=r"no module timebalance\.a\.missing"):
+        D.closure(script, pkg)
+
+
+def rel_to(root: Path, files) -> set[str]:
+    return {f.relative_to(root.resolve()).as_posix() for f in files}
+
+
+# One interpreter loads the heavy third-party libraries once, then forks a child per script
+# that runs the script's import statements and reports the package modules it loaded.
+_PROBE = """
+import importlib, json, os, sys
+for lib in ("torch", "torchvision", "numpy", "pandas", "PIL", "ffmpeg"):
+    try:
+        importlib.import_module(lib)
+    except ImportError:
+        pass
+assert not any(n.split(".")[0] == "timebalance" for n in sys.modules)
+for name, program in json.loads(sys.argv[1]).items():
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        exec(program, {})
+        files = [getattr(m, "__file__", None) for n, m in list(sys.modules.items())
+                 if n.split(".")[0] == "timebalance"]
+        print(json.dumps([name, [f for f in files if f]]), flush=True)
+        os._exit(0)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0, name
+"""
+
+
+def _imported_at_run_time(scripts: dict[str, Path]) -> dict[str, set[str]]:
+    """Rule -> the package modules loaded by running its script's import statements."""
+    programs = {}
+    for rule, script in scripts.items():
+        tree = ast.parse(script.read_text())
+        imports = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+        programs[rule] = "\n".join(ast.unparse(n) for n in imports)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(programs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = dict(json.loads(line) for line in proc.stdout.splitlines())
+    assert set(found) == set(scripts)
+    return {rule: rel(Path(f).resolve() for f in files) for rule, files in found.items()}
+
+
+def test_closure_holds_every_module_the_script_really_imports():
+    """Ground truth from Python itself; the hand-written map it replaces missed, e.g.,
+    data/pipeline.py for the index and methods/timebalance.py for teacher finetuning."""
+    real = _imported_at_run_time({rule: script_path(stem) for rule, stem in RULES.items()})
+    for rule, stem in RULES.items():
+        static = rel(D.closure(script_path(stem), PACKAGE))
+        assert real[rule] <= static, (rule, real[rule] - static)
+    assert "data/pipeline.py" in real["index_dataset"]
+    assert "methods/timebalance.py" in real["finetune_teacher"]
+    assert any(f.startswith("losses/") for f in real["train_student"])
+
+
+def test_no_import_cycle_in_the_package():
+    cycles = D.import_cycles(PACKAGE)
+    assert cycles == [], f"import cycles: {cycles}"
