@@ -20,7 +20,9 @@ def _purpose_key(purpose: str) -> int:
 def stream(seed: int, purpose: str, *keys: int) -> int:
     """A 63-bit seed for the stream named `purpose` of run `seed`, at `keys` (epoch, item,
     ...). Different purposes or keys give statistically independent streams."""
-    entropy = [int(seed), _purpose_key(purpose), *(int(k) for k in keys)]
+    # The key count is part of the entropy: numpy pads entropy with zeros, so without it
+    # stream(s, p) would equal stream(s, p, 0).
+    entropy = [int(seed), _purpose_key(purpose), len(keys), *(int(k) for k in keys)]
     if any(v < 0 for v in entropy):
         raise ValueError(f"seeds and keys must be >= 0, got {entropy}")
     state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
