@@ -39,6 +39,9 @@ def test_schema_patterns_are_the_code_grammars():
     }
     found = dict(_schema_patterns(schema))
     assert found == {where: P.anchored(grammar) for where, grammar in expected.items()}
+    # The dense-clip counts a config may choose are the ones teacher ids and paths accept.
+    n_clips = schema["properties"]["pretrain"]["properties"]["n_clips"]["enum"]
+    assert n_clips == [n for n in range(10) if re.fullmatch(P.N_CLIPS, str(n))]
 
 
 @pytest.mark.parametrize(

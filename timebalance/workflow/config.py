@@ -12,8 +12,6 @@ import re
 
 from timebalance.workflow import paths as P
 
-TEACHER_KINDS = ("invariant", "distinctive")
-
 
 def coerce_command_line(config: dict) -> dict:
     """Fix the types `--config` gives before validation: `--config 'seeds=[0,1]'` reaches
@@ -103,7 +101,7 @@ def clips(config: dict, stage: str, dataset_name: str) -> dict:
 
 def default_teachers(config: dict) -> list[str]:
     n, s = config["pretrain"]["n_clips"], config["student"]["teacher_pretrain_seed"]
-    return [P.teacher_id(kind, n, s) for kind in TEACHER_KINDS]
+    return [P.teacher_id(kind, n, s) for kind in P.TEACHER_KINDS]
 
 
 def student_variant(config: dict, model: str) -> dict:
@@ -127,7 +125,7 @@ def student_variant(config: dict, model: str) -> dict:
     kinds = [P.parse_teacher(t)[0] for t in base["teachers"]]
     if len(base["teachers"]) == 1:
         base["weighting"] = "single"
-    if base["weighting"] == "tstr" and len(kinds) == 2 and kinds != list(TEACHER_KINDS):
+    if base["weighting"] == "tstr" and len(kinds) == 2 and kinds != list(P.TEACHER_KINDS):
         raise ValueError(
             f"config: student variant {model!r}: weighting 'tstr' mixes an invariant and a "
             f"distinctive teacher (eq. 7), in that order; got teachers {base['teachers']}"

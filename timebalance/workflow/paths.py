@@ -18,7 +18,8 @@ R = "results"
 DATASET = r"[a-z][a-z0-9]*"
 BUDGET = r"[0-9]+(\.[0-9]+)?pct|[0-9]+perclass"
 SEED = r"[0-9]+"
-TEACHER_KIND = r"invariant|distinctive"
+TEACHER_KINDS = ("invariant", "distinctive")  # in the order TSTR mixes them (eq. 7)
+TEACHER_KIND = "|".join(TEACHER_KINDS)
 PRETRAIN_KIND = rf"{TEACHER_KIND}|ssl_init"
 N_CLIPS = r"[24]"
 # A teacher: "<kind>_n<dense clips>_s<pretraining seed>"; groups 1..3 are kind, n and seed.
