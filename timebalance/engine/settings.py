@@ -1,7 +1,7 @@
 """Typed, frozen settings of the training stages, built from the dicts the rules pass.
 
 The settings classes have no defaults: rules/config.schema.yaml is the only source of
-default values, and the workflow passes every key (timebalance.rule_functions). `from_dict`
+default values, and the workflow passes every key (timebalance.workflow.inputs). `from_dict`
 names each unknown or missing key, so a renamed config key fails at the start of a job, not
 as a silently ignored (or silently defaulted) value.
 """
@@ -79,7 +79,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str | None = None
                 if part
             )
             + f". Expected exactly {sorted(fields)}: the settings come from config.yaml through "
-            "timebalance.rule_functions; keep the two in step."
+            "timebalance.workflow.inputs; keep the two in step."
         )
     hints = typing.get_type_hints(cls)
     return cls(**{k: _check_type(data[k], hints[k], f"{where}.{k}") for k in fields})

@@ -1,5 +1,5 @@
 """Settings of each stage, typed and frozen, one class per dict of
-timebalance.rule_functions (same keys). No defaults here: config.yaml and its schema hold
+timebalance.workflow.inputs (same keys). No defaults here: config.yaml and its schema hold
 them, and every key must be passed (see `timebalance.engine.settings.from_dict`)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ WEIGHTINGS = ("tstr", "average", "single")
 
 @dataclass(frozen=True)
 class PretrainSettings(Settings):
-    """Self-supervised pretraining (rule_functions.pretrain_settings)."""
+    """Self-supervised pretraining (workflow.inputs.pretrain_settings)."""
 
     kind: str  # one of KINDS
     backbone: str
@@ -51,7 +51,7 @@ class PretrainSettings(Settings):
 
 @dataclass(frozen=True)
 class ScoreSettings(Settings):
-    """The score cache (rule_functions.score_settings); the clip shape comes from the
+    """The score cache (workflow.inputs.score_settings); the clip shape comes from the
     teachers' checkpoints."""
 
     crop_size: int
@@ -76,7 +76,7 @@ class ClipSettings(Settings):
 
 @dataclass(frozen=True)
 class FinetuneSettings(Settings):
-    """Teacher finetuning (rule_functions.finetune_settings)."""
+    """Teacher finetuning (workflow.inputs.finetune_settings)."""
 
     backbone: str
     clips: ClipSettings
@@ -104,7 +104,7 @@ class StudentSpec(Settings):
 
 @dataclass(frozen=True)
 class StudentSettings(Settings):
-    """The student (rule_functions.student_settings)."""
+    """The student (workflow.inputs.student_settings)."""
 
     backbone: str
     spec: StudentSpec
@@ -115,7 +115,7 @@ class StudentSettings(Settings):
 
 @dataclass(frozen=True)
 class EvalSettings(Settings):
-    """The test protocol (rule_functions.eval_settings)."""
+    """The test protocol (workflow.inputs.eval_settings)."""
 
     crop_size: int
     clip_len: int

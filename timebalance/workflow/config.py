@@ -53,7 +53,7 @@ def crop_size(config: dict) -> int:
 
 
 def optim(config: dict, stage: str, *, dataset_name: str | None = None) -> dict:
-    """OptimConfig kwargs for `stage` in pretrain | finetune | student."""
+    """OptimSettings fields for `stage` in pretrain | finetune | student."""
     sch = schedule(config)
     epochs = sch[f"{stage}_epochs"]
     if stage == "pretrain" and dataset_name:
@@ -69,7 +69,7 @@ def optim(config: dict, stage: str, *, dataset_name: str | None = None) -> dict:
 
 
 def student_optim(config: dict, spec: dict) -> dict:
-    """OptimConfig kwargs of a student variant. A variant without teachers is plain supervised
+    """OptimSettings fields of a student variant. A variant without teachers is plain supervised
     training on the labeled list, the same job as finetuning a teacher: it takes the finetuning
     epochs, so labels-only rows (Table 2 a, Table 3 a) differ from the finetuned teachers only
     in their initialisation. (A student's epoch is one pass over the unlabeled list.)"""
