@@ -12,12 +12,15 @@ from torch.nn import functional as F
 
 from timebalance import losses
 from timebalance.losses import (
+    Projections,
     distinctive_loss,
     global_local_loss,
     invariant_loss,
     local_local_loss,
     nt_xent,
+    pretraining_loss,
     ssl_init_loss,
+    uniform_level,
 )
 
 _spec = importlib.util.spec_from_file_location(
@@ -206,3 +209,33 @@ def test_gradient_steps_lower_the_loss(loss_fn) -> None:
         assert grads and all(torch.isfinite(gr).all() for gr in grads)
         opt.step()
     assert evaluate().item() < start
+
+
+@pytest.mark.parametrize("b", [2, 16])
+def test_uniform_level_closed_forms(b: int) -> None:
+    """Uniform logits: L_D1 = ln(2n - 1) per video, L_D2 = n ln n per (video, direction) and
+    copy pair (x4 pairs, / 2B of 2B rows), L_I = ln(2B - 1) x (1 + 56 / 4) for n = 4."""
+    kw = {"batch_size": b, "n_clips": 4, "temperature": 0.1}
+    mean = uniform_level("distinctive", local_local_reduction="mean", **kw)
+    assert mean == pytest.approx(math.log(7) + 16 * math.log(4))  # ~24.1 at any batch size
+    total = uniform_level("distinctive", local_local_reduction="sum", **kw)
+    assert total == pytest.approx(b * math.log(7) + 16 * math.log(4))
+    inv = uniform_level("invariant", local_local_reduction="mean", **kw)
+    assert inv == pytest.approx(math.log(2 * b - 1) * (1 + 8 * 7 / 4))
+
+
+def test_uniform_level_is_above_a_trained_loss() -> None:
+    """A network whose clips differ scores below the level: random projections do."""
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2, 8, 4, 16, generator=g, dtype=torch.float64)
+    z[1] = z[0] + 0.05 * torch.randn(8, 4, 16, generator=g, dtype=torch.float64)
+    aligned = pretraining_loss(
+        "distinctive",
+        Projections(sparse=z[:, :, 0], slices=z, dense=z),
+        temperature=0.1,
+        local_local_reduction="mean",
+    )
+    level = uniform_level(
+        "distinctive", batch_size=8, n_clips=4, temperature=0.1, local_local_reduction="mean"
+    )
+    assert float(aligned) < level

@@ -227,6 +227,12 @@ def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
         history = ckpt["history"]
         assert [h["steps"] for h in history] == [2, 2]
         assert all(np.isfinite(h["loss"]) and h["loss"] > 0 for h in history)
+        # the diagnosis: the uniform-logit level of this objective and batch, and a warning
+        # exactly when the final loss is not below it
+        diag = ckpt["diagnostics"]
+        assert diag["final_loss"] == history[-1]["loss"]
+        assert bool(diag["warnings"]) == (diag["final_loss"] >= diag["uniform_loss"])
+        assert diag["uniform_loss"] > 0
         # the trunk loads strictly into a classifier (every backbone weight present)
         model = build_classifier("tiny", 2, weights[kind])
         assert model.num_classes == 2
@@ -255,6 +261,43 @@ def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
     same = scores(weights["invariant"], weights["invariant"], "same.csv")
     assert np.allclose(same["s"], same["s_invariant"], atol=1e-5)
     assert np.allclose(same["s_invariant"], table["s_invariant"], atol=1e-5)
+
+
+def test_score_stage_warns_when_teachers_contradict_fig4(toy, tmp_path, capsys):
+    """s_I <= s_D (the invariant teacher sees a video's clips as less alike than the
+    distinctive one) is logged as a warning naming both checkpoints."""
+    weights = {}
+    for kind in ("invariant", "distinctive"):
+        weights[kind] = tmp_path / f"{kind}.pt"
+        pretrain_teacher(
+            _pretrain_settings(kind),
+            RUN,
+            manifest=toy["manifest"],
+            frames_root=toy["frames"],
+            out=weights[kind],
+            resume=tmp_path / f"{kind}_resume.pt",
+            metrics=tmp_path / f"{kind}.jsonl",
+        )
+    outcome = {}
+    for name, (inv, dis) in {
+        "as_given": (weights["invariant"], weights["distinctive"]),
+        "swapped": (weights["distinctive"], weights["invariant"]),
+    }.items():
+        capsys.readouterr()
+        cache_scores(  # the stage logs to stderr (the rule's log file)
+            ScoreSettings(crop_size=SIZE, batch_size=8, workers=0),
+            RUN,
+            manifest=toy["manifest"],
+            frames_root=toy["frames"],
+            invariant=inv,
+            distinctive=dis,
+            out=tmp_path / f"{name}.csv",
+        )
+        table = pd.read_csv(tmp_path / f"{name}.csv")
+        warned = "contradict the paper's Fig. 4" in capsys.readouterr().err
+        assert warned == (table["s_invariant"].mean() <= table["s_distinctive"].mean())
+        outcome[name] = warned
+    assert outcome["as_given"] != outcome["swapped"]  # exactly one order contradicts Fig. 4
 
 
 def test_a_pretraining_checkpoint_that_runs_code_is_refused_unrun(tmp_path):

@@ -11,6 +11,7 @@ from timebalance.losses.contrastive import (
     nt_xent,
     pretraining_loss,
     ssl_init_loss,
+    uniform_level,
     uses_slices,
 )
 from timebalance.losses.distillation import DISTILLATION_LOSSES, distillation_loss
@@ -28,5 +29,6 @@ __all__ = [
     "nt_xent",
     "pretraining_loss",
     "ssl_init_loss",
+    "uniform_level",
     "uses_slices",
 ]

@@ -209,8 +209,9 @@ def distinctive_loss(
     """Temporally-distinctive loss L_D = L_D1 + L_D2.
 
     Note: the authors' code sums L_D1 over the batch (``local_local_reduction="sum"``), which
-    makes its weight grow with the batch size relative to L_D2 (a batch mean); the default
-    here averages it, so the two terms keep their balance whatever the batch size.
+    makes its weight grow with the batch size relative to L_D2 (a batch mean). The workflow
+    sums, as they do: with the mean, L_D2 dominates and on the synthetic default the teacher
+    collapses a video's clips to one point (README, "What the synthetic default shows").
 
     Args:
         slices: 2 x B x n x d projections of the sparse clip's temporal slices.
@@ -295,3 +296,25 @@ def pretraining_loss(
     if z.slices is None and uses_slices(kind):
         raise ValueError(f"the {kind!r} objective needs the slices projections (L_D2)")
     return PRETRAINING_LOSSES[kind](z, temperature, local_local_reduction)
+
+
+def uniform_level(
+    kind: str,
+    *,
+    batch_size: int,
+    n_clips: int,
+    temperature: float,
+    local_local_reduction: str,
+) -> float:
+    """The loss of `kind` when every logit is equal: what a network scores that has learned
+    nothing (or has collapsed every clip to one point). A pretraining whose loss ends at or
+    above this level has not started to solve its task. For L_D with mean reduction and
+    n = 4 it is ln 7 + 16 ln 4 ~ 24.1; computed here by evaluating the objective on identical
+    projections, so it follows every term and reduction."""
+    same = torch.ones(2, batch_size, n_clips, 8, dtype=torch.float64)
+    z = Projections(sparse=same[:, :, 0], slices=same, dense=same)
+    return float(
+        pretraining_loss(
+            kind, z, temperature=temperature, local_local_reduction=local_local_reduction
+        )
+    )

@@ -13,7 +13,7 @@ from timebalance.engine.loader import epoch_loader, to_device
 from timebalance.engine.settings import RunSettings
 from timebalance.engine.stage import stage_fingerprint, start_stage
 from timebalance.engine.trainer import fit
-from timebalance.losses import Projections, pretraining_loss, uses_slices
+from timebalance.losses import Projections, pretraining_loss, uniform_level, uses_slices
 from timebalance.methods.embedder import new_embedder, save_pretrained
 from timebalance.methods.settings import PretrainSettings
 from timebalance.seeding import stream
@@ -89,6 +89,7 @@ def pretrain_teacher(
         fingerprint=run_id,
     )
     final_loss = result.history[-1]["loss"]
+    diagnostics = _diagnose(s, final_loss, n_videos=len(videos))
     save_pretrained(
         out,
         result.state,
@@ -101,6 +102,29 @@ def pretrain_teacher(
         history=result.history,
         settings=s.to_dict(),
         code_version=run.code_version,
+        diagnostics=diagnostics,
     )
     Path(resume).unlink(missing_ok=True)  # the output exists: nothing left to resume
     log.info("wrote %s (final loss %.4f)", out, final_loss)
+
+
+def _diagnose(s: PretrainSettings, final_loss: float, *, n_videos: int) -> dict:
+    """Compare the final loss with the level of uniform logits (a network that learned
+    nothing); warn in the log and record it in the checkpoint when it is not below it."""
+    level = uniform_level(
+        s.kind,
+        batch_size=max(2, min(s.batch_size, n_videos)),
+        n_clips=s.n_clips,
+        temperature=s.temperature,
+        local_local_reduction=s.local_local_reduction,
+    )
+    warnings = []
+    if final_loss >= level:
+        warnings.append(
+            f"the {s.kind} pretraining loss ended at {final_loss:.3f}, at or above the "
+            f"{level:.3f} of uniform logits: the teacher has not learned its task (its clip "
+            "embeddings are alike, so its temporal similarity s sits near 1). Train longer, "
+            "or for a distinctive teacher use local_local_reduction: sum"
+        )
+        log.warning(warnings[-1])
+    return {"final_loss": final_loss, "uniform_loss": level, "warnings": warnings}

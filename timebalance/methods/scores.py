@@ -89,6 +89,18 @@ def cache_scores(
         table["s_invariant"].mean(),
         table["s_distinctive"].mean(),
     )
+    if table["s_invariant"].mean() <= table["s_distinctive"].mean():
+        log.warning(
+            "mean s of the invariant teacher (%.3f) is not above the distinctive teacher's "
+            "(%.3f): the teachers contradict the paper's Fig. 4 (the invariant teacher sees the "
+            "clips of a video as alike, the distinctive one tells them apart). Check their "
+            "pretraining (%s, %s): a distinctive loss at its uniform level means it learned "
+            "nothing",
+            table["s_invariant"].mean(),
+            table["s_distinctive"].mean(),
+            invariant,
+            distinctive,
+        )
 
 
 def read_scores(path: str | Path, video_ids: Sequence[str]) -> np.ndarray:
