@@ -24,23 +24,20 @@ def coerce_command_line(config: dict) -> dict:
     return config
 
 
+def _entry(config: dict, section: str, name: str, problem: str) -> dict:
+    if name not in config[section]:
+        raise ValueError(f"{problem} (defined under `{section}`: {sorted(config[section])})")
+    return config[section][name]
+
+
 def schedule(config: dict) -> dict:
     name = config["schedule"]
-    if name not in config["schedules"]:
-        raise ValueError(
-            f"config: schedule {name!r} is not defined under `schedules` "
-            f"(defined: {sorted(config['schedules'])})"
-        )
-    return config["schedules"][name]
+    return _entry(config, "schedules", name, f"config: schedule {name!r} is not defined")
 
 
 def dataset(config: dict, name: str) -> dict:
-    if name not in config["datasets"]:
-        raise ValueError(
-            f"dataset {name!r} is not configured; add datasets.{name} to config.yaml "
-            f"(configured: {sorted(config['datasets'])})"
-        )
-    return config["datasets"][name]
+    problem = f"dataset {name!r} is not configured; add datasets.{name} to config.yaml"
+    return _entry(config, "datasets", name, problem)
 
 
 def frames_settings(config: dict, name: str) -> dict:
