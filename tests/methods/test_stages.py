@@ -139,6 +139,7 @@ def _student(toy, tmp_path, teachers, scores, weighting) -> Path:
         labeled_distill_weight=50.0,
         unlabeled_distill_weight=100.0,
         unlabeled_ratio=1,
+        score_normalisation="none",
     )
     train_student(
         StudentSettings(backbone="tiny", spec=spec, clips=CLIPS, optim=OPTIM, seed=0),

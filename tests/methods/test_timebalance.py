@@ -189,3 +189,18 @@ def test_student_loss_training_steps_lower_it() -> None:
         student_loss(logits, teacher, labels, mask)["loss"].backward()
         opt.step()
     assert student_loss(logits, teacher, labels, mask)["loss"].item() < start
+
+
+def test_score_normalisation_keeps_order_and_spans_the_unit_interval():
+    from timebalance.methods.timebalance import normalise_scores
+
+    raw = np.array([0.91, 0.99, 0.95, 0.95, 0.97])
+    assert np.array_equal(normalise_scores(raw, "none"), raw)
+    mm = normalise_scores(raw, "minmax")
+    assert mm.min() == 0.0 and mm.max() == 1.0
+    assert np.array_equal(np.argsort(mm, kind="stable"), np.argsort(raw, kind="stable"))
+    rank = normalise_scores(raw, "rank")
+    assert rank.tolist() == pytest.approx([0.1, 0.9, 0.4, 0.4, 0.7])  # ties share a rank
+    assert np.all(normalise_scores(np.full(3, 0.9), "minmax") == 0.5)
+    with pytest.raises(ValueError, match="unknown score normalisation"):
+        normalise_scores(raw, "zscore")

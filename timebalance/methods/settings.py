@@ -12,6 +12,9 @@ from timebalance.engine.trainer import OptimSettings
 
 KINDS = ("invariant", "distinctive", "ssl_init")
 WEIGHTINGS = ("tstr", "average", "single")
+# How s enters eq. 7: "none" as the paper; "minmax" / "rank" over the training videos are an
+# extension (never the default) for scores compressed near 1.
+SCORE_NORMALISATIONS = ("none", "minmax", "rank")
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,16 @@ class StudentSpec(Settings):
     labeled_distill_weight: float
     unlabeled_distill_weight: float
     unlabeled_ratio: int  # unlabeled videos per labeled one in a batch
+    score_normalisation: str  # one of SCORE_NORMALISATIONS
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {self.weighting!r}; choose one of {WEIGHTINGS}")
+        if self.score_normalisation not in SCORE_NORMALISATIONS:
+            raise ValueError(
+                f"unknown score_normalisation {self.score_normalisation!r}; choose one of "
+                f"{SCORE_NORMALISATIONS}"
+            )
 
 
 @dataclass(frozen=True)

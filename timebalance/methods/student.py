@@ -24,7 +24,7 @@ from timebalance.methods.classifier import (
 )
 from timebalance.methods.scores import read_scores
 from timebalance.methods.settings import StudentSettings, StudentSpec
-from timebalance.methods.timebalance import mix_teachers, student_loss
+from timebalance.methods.timebalance import mix_teachers, normalise_scores, student_loss
 from timebalance.models import VideoBackbone
 
 Batches = Callable[[int], Iterator[dict] | DataLoader]
@@ -61,7 +61,8 @@ def _video_scores(
     if n_teachers == 2 and spec.weighting == "tstr":
         if scores is None:
             raise ValueError("weighting 'tstr' needs the cached temporal-similarity scores")
-        return torch.tensor(read_scores(scores, video_ids), dtype=torch.float32)
+        raw = read_scores(scores, video_ids)
+        return torch.tensor(normalise_scores(raw, spec.score_normalisation), dtype=torch.float32)
     return torch.full((len(video_ids),), 0.5)
 
 

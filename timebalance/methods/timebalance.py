@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -66,6 +67,25 @@ def similarity_score(z_inv: Tensor, z_dist: Tensor) -> Tensor:
     s_inv = _off_diagonal_mean(temporal_similarity_matrix(z_inv))
     s_dist = _off_diagonal_mean(temporal_similarity_matrix(z_dist))
     return 0.5 * (s_inv + s_dist)
+
+
+def normalise_scores(s: np.ndarray, how: str) -> np.ndarray:
+    """Extension, not the paper (which uses raw s): map the training videos' s to [0, 1] by
+    min-max ("minmax") or by rank ("rank", the mean rank of ties, (r - 0.5) / N); "none"
+    returns s unchanged. A narrow band of raw s (e.g. 0.9-1.0) then spans the whole range
+    of eq. 7's weights; the order of the videos is kept."""
+    s = np.asarray(s, dtype=np.float64)
+    if how == "none":
+        return s
+    if how == "minmax":
+        span = s.max() - s.min()
+        return np.full_like(s, 0.5) if span == 0 else (s - s.min()) / span
+    if how == "rank":
+        _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+        last = np.cumsum(counts)  # 1-based rank of each distinct value's last copy
+        mean_rank = last - (counts - 1) / 2
+        return (mean_rank[inverse] - 0.5) / len(s)
+    raise ValueError(f"unknown score normalisation {how!r}; choose none, minmax or rank")
 
 
 def mix_teachers(p_inv: Tensor, p_dist: Tensor, s: Tensor) -> Tensor:

@@ -110,6 +110,7 @@ def student_variant(config: dict, model: str) -> dict:
         "weighting": "tstr",
         "init": "ssl_init",
         "distill": "l2",
+        "score_normalisation": "none",
     }
     if model != "student":
         name = model.removeprefix("variants/")

@@ -300,3 +300,43 @@ def table_files(config: dict, wildcards) -> list[str]:
 
 def table_cells(config: dict, wildcards) -> list:
     return C.table_grid(config, _grid(config, wildcards))[wildcards.table]
+
+
+# --- claims ---------------------------------------------------------------------------
+def claims_runs(config: dict, wildcards) -> dict[str, str]:
+    """ "<role>|<seed>" -> per-seed result of every run a claim compares (report.claims.RUNS),
+    plus the score-normalisation extension when `variants.tstr_minmax` is configured."""
+    from timebalance.report.claims import RUNS
+
+    roles = dict(RUNS)
+    if "tstr_minmax" in config["variants"]:
+        roles["normalised"] = "variants/tstr_minmax"
+    return {
+        f"{role}|{seed}": path
+        for role, key in roles.items()
+        for seed, path in zip(
+            config["seeds"],
+            run_paths(config, wildcards.dataset, wildcards.budget, key),
+            strict=True,
+        )
+    }
+
+
+def claims_inputs(config: dict, wildcards) -> dict:
+    """The per-seed results, the default teachers' score cache, the class list and, for a
+    generated dataset, its folder (whose synthetic.json says which classes are periodic)."""
+    ds = C.dataset(config, wildcards.dataset)
+    t1, t2 = C.default_teachers(config)
+    inputs = {
+        "runs": sorted(set(claims_runs(config, wildcards).values())),
+        "scores": P.SCORES.format(dataset=wildcards.dataset, t1=t1, t2=t2),
+        "classes": P.CLASSES.format(dataset=wildcards.dataset),
+    }
+    if "synthetic" in ds:
+        inputs["root"] = ds["root"]
+    return inputs
+
+
+def claims_catalogue(config: dict, wildcards) -> str | None:
+    ds = C.dataset(config, wildcards.dataset)
+    return f"{ds['root']}/synthetic.json" if "synthetic" in ds else None

@@ -80,6 +80,8 @@ RUN_METRICS = f"{R}/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.json"
 TEACHER_WEIGHTS = RUN_WEIGHTS.replace("{run}", "teachers/{teacher}")
 MODEL_WEIGHTS = RUN_WEIGHTS.replace("{run}", "{model}")
 RESULT = f"{R}/{{dataset}}_{{budget}}/{{key}}.json"  # mean and std over the seeds
+# The papers' claims over the seeds of one cell (paired comparisons, score separation).
+CLAIMS = {ext: f"{R}/{{dataset}}_{{budget}}/claims.{ext}" for ext in ("json", "md")}
 TABLE_FILES = {ext: f"{R}/tables/{{grid}}/{{table}}.{ext}" for ext in ("md", "csv", "tex")}
 DEFAULT_TABLE_FILES = {ext: f"{R}/tables/{{table}}.{ext}" for ext in ("md", "csv", "tex")}
 
