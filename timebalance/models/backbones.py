@@ -13,8 +13,8 @@ Every backbone is a :class:`VideoBackbone` wrapping a convolutional trunk that m
   when no classifier is attached (self-supervised pretraining).
 
 Names: ``r3d18`` (torchvision r3d_18, layer4 keeps time), ``slow_r50`` (pytorchvideo Slow-R50,
-head removed, adaptive pooling so 112 px and 224 px inputs both work) and ``tiny`` (about 0.9M
-parameters, for CPU demos and tests).
+head removed, adaptive pooling so 112 px and 224 px inputs both work) and ``tiny`` (a (2+1)D
+ResNet of about 0.45M parameters, for CPU demos and tests).
 """
 
 from __future__ import annotations
@@ -185,31 +185,42 @@ def _build_slow_r50() -> tuple[nn.Module, int, float]:
     return trunk, 2048, 0.5
 
 
-class _BasicBlock3d(nn.Module):
-    """Two 3x3x3 convolutions with batch norm and a (projected) identity shortcut."""
+class _Block2plus1d(nn.Module):
+    """Residual block of two (2+1)D convolutions: each 3x3x3 convolution factorised into a
+    1x3x3 spatial and a 3x1x1 temporal one (R(2+1)D), with batch norm; the spatial stride
+    sits in the first spatial convolution, the temporal stride in the first temporal one."""
 
     def __init__(self, c_in: int, c_out: int, stride: tuple[int, int, int]) -> None:
         super().__init__()
-        self.conv1 = nn.Conv3d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm3d(c_out)
-        self.conv2 = nn.Conv3d(c_out, c_out, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm3d(c_out)
-        self.relu = nn.ReLU(inplace=True)
+        st, sh, sw = stride
+
+        def conv_bn(ci: int, co: int, kernel, conv_stride, relu: bool = True) -> list[nn.Module]:
+            pad = tuple(k // 2 for k in kernel)
+            layers = [nn.Conv3d(ci, co, kernel, conv_stride, pad, bias=False), nn.BatchNorm3d(co)]
+            return [*layers, nn.ReLU(inplace=True)] if relu else layers
+
+        self.body = nn.Sequential(
+            *conv_bn(c_in, c_out, (1, 3, 3), (1, sh, sw)),
+            *conv_bn(c_out, c_out, (3, 1, 1), (st, 1, 1)),
+            *conv_bn(c_out, c_out, (1, 3, 3), (1, 1, 1)),
+            *conv_bn(c_out, c_out, (3, 1, 1), (1, 1, 1), relu=False),
+        )
         self.shortcut: nn.Module = nn.Identity()
         if c_in != c_out or stride != (1, 1, 1):
             self.shortcut = nn.Sequential(
                 nn.Conv3d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm3d(c_out)
             )
+        self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
+        return self.relu(self.body(x) + self.shortcut(x))
 
 
 TINY_WIDTHS = (16, 32, 64, 128)
-# Time is halved twice (16 -> 4 positions, like r3d18), space four times (112 -> 7, 32 -> 2).
-TINY_STRIDES = ((1, 1, 1), (1, 2, 2), (2, 2, 2), (2, 2, 2))
+# Time is halved twice (16 -> 4 positions, like r3d18); space is halved by the stem and by each
+# of the first two blocks (32 -> 4). Chosen by measured accuracy per second on the synthetic
+# default against the earlier full-resolution 3x3x3 design (README, "Performance").
+TINY_STRIDES = ((1, 2, 2), (2, 2, 2), (2, 1, 1), (1, 1, 1))
 
 
 def _build_tiny() -> tuple[nn.Module, int, float]:
@@ -224,7 +235,7 @@ def _build_tiny() -> tuple[nn.Module, int, float]:
     )
     c_in = TINY_WIDTHS[0]
     for i, (c_out, stride) in enumerate(zip(TINY_WIDTHS, TINY_STRIDES, strict=True), start=1):
-        layers[f"layer{i}"] = _BasicBlock3d(c_in, c_out, stride)
+        layers[f"layer{i}"] = _Block2plus1d(c_in, c_out, stride)
         c_in = c_out
     trunk = nn.Sequential(layers)
     for m in trunk.modules():
