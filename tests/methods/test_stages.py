@@ -210,7 +210,8 @@ def _pretrain_settings(kind: str) -> PretrainSettings:
     )
 
 
-def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
+def _pretrain_teachers(toy, tmp_path) -> dict[str, Path]:
+    """Both teachers pretrained as the rule runs them; kind -> checkpoint."""
     weights = {}
     for kind in ("invariant", "distinctive"):
         weights[kind] = tmp_path / f"{kind}.pt"
@@ -223,6 +224,12 @@ def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
             resume=tmp_path / f"{kind}_resume.pt",
             metrics=tmp_path / f"{kind}.jsonl",
         )
+    return weights
+
+
+def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
+    weights = _pretrain_teachers(toy, tmp_path)
+    for kind in ("invariant", "distinctive"):
         ckpt = load_pretrained(weights[kind])
         assert sorted(ckpt["weights"]) == ["backbone", "head"]
         history = ckpt["history"]
@@ -267,18 +274,7 @@ def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
 def test_score_stage_warns_when_teachers_contradict_fig4(toy, tmp_path, capsys):
     """s_I <= s_D (the invariant teacher sees a video's clips as less alike than the
     distinctive one) is logged as a warning naming both checkpoints."""
-    weights = {}
-    for kind in ("invariant", "distinctive"):
-        weights[kind] = tmp_path / f"{kind}.pt"
-        pretrain_teacher(
-            _pretrain_settings(kind),
-            RUN,
-            manifest=toy["manifest"],
-            frames_root=toy["frames"],
-            out=weights[kind],
-            resume=tmp_path / f"{kind}_resume.pt",
-            metrics=tmp_path / f"{kind}.jsonl",
-        )
+    weights = _pretrain_teachers(toy, tmp_path)
     outcome = {}
     for name, (inv, dis) in {
         "as_given": (weights["invariant"], weights["distinctive"]),
