@@ -11,7 +11,8 @@ def summarize(results: Path) -> list[str]:
     lines = []
     for path in sorted(results.glob("*_*/*.json")):
         data = json.loads(path.read_text())
-        if "top1" not in data or not isinstance(data["top1"], dict):
+        # aggregated results only (claims.json and others have other fields)
+        if not {"top1", "mean_class_accuracy", "seeds"} <= set(data):
             continue
         t1, mca = data["top1"], data["mean_class_accuracy"]
         chance = 100.0 / max(1, len(data.get("per_class_accuracy", {})) or 1)
