@@ -227,6 +227,21 @@ def _pretrain_teachers(toy, tmp_path) -> dict[str, Path]:
     return weights
 
 
+def _scores(toy, tmp_path, invariant: Path, distinctive: Path, name: str) -> pd.DataFrame:
+    """The score stage as the rule runs it; n_clips (2) and clip_len (4) come from the
+    checkpoints."""
+    cache_scores(
+        ScoreSettings(crop_size=SIZE, batch_size=8, workers=0),
+        RUN,
+        manifest=toy["manifest"],
+        frames_root=toy["frames"],
+        invariant=invariant,
+        distinctive=distinctive,
+        out=tmp_path / name,
+    )
+    return pd.read_csv(tmp_path / name)
+
+
 def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
     weights = _pretrain_teachers(toy, tmp_path)
     for kind in ("invariant", "distinctive"):
@@ -247,26 +262,13 @@ def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
         trunk = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier")}
         assert all(torch.equal(v, ckpt["weights"]["backbone"][k]) for k, v in trunk.items())
 
-    def scores(invariant: Path, distinctive: Path, name: str) -> pd.DataFrame:
-        # n_clips (2) and clip_len (4) come from the checkpoints
-        cache_scores(
-            ScoreSettings(crop_size=SIZE, batch_size=8, workers=0),
-            RUN,
-            manifest=toy["manifest"],
-            frames_root=toy["frames"],
-            invariant=invariant,
-            distinctive=distinctive,
-            out=tmp_path / name,
-        )
-        return pd.read_csv(tmp_path / name)
-
-    table = scores(weights["invariant"], weights["distinctive"], "scores.csv")
+    table = _scores(toy, tmp_path, weights["invariant"], weights["distinctive"], "scores.csv")
     assert len(table) == 40 and table["video_id"].is_unique
     for col in ("s_invariant", "s_distinctive", "s"):
         assert table[col].between(-1, 1).all(), col
     assert not np.allclose(table["s_invariant"], table["s_distinctive"])
     # one network as both teachers: the cross-teacher score is its self-similarity
-    same = scores(weights["invariant"], weights["invariant"], "same.csv")
+    same = _scores(toy, tmp_path, weights["invariant"], weights["invariant"], "same.csv")
     assert np.allclose(same["s"], same["s_invariant"], atol=1e-5)
     assert np.allclose(same["s_invariant"], table["s_invariant"], atol=1e-5)
 
@@ -281,16 +283,7 @@ def test_score_stage_warns_when_teachers_contradict_fig4(toy, tmp_path, capsys):
         "swapped": (weights["distinctive"], weights["invariant"]),
     }.items():
         capsys.readouterr()
-        cache_scores(  # the stage logs to stderr (the rule's log file)
-            ScoreSettings(crop_size=SIZE, batch_size=8, workers=0),
-            RUN,
-            manifest=toy["manifest"],
-            frames_root=toy["frames"],
-            invariant=inv,
-            distinctive=dis,
-            out=tmp_path / f"{name}.csv",
-        )
-        table = pd.read_csv(tmp_path / f"{name}.csv")
+        table = _scores(toy, tmp_path, inv, dis, f"{name}.csv")  # logs to stderr
         warned = "contradict the paper's Fig. 4" in capsys.readouterr().err
         assert warned == (table["s_invariant"].mean() <= table["s_distinctive"].mean())
         outcome[name] = warned

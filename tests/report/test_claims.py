@@ -128,3 +128,30 @@ def test_write_claims_reads_files_and_refuses_missing_roles(tmp_path):
     runs.pop("supervised|1")
     with pytest.raises(ValueError, match="supervised is missing"):
         write_claims(runs, [0, 1, 2], **kw)
+
+
+def test_normalised_variants_are_compared_with_raw_s(tmp_path):
+    per_seed = _per_seed(2)
+    runs = {}
+    extra = {"normalised:rank_s": [_result(70.0, [0.0] * 4), _result(72.0, [0.0] * 4)]}
+    for role, results in {**per_seed, **extra}.items():
+        for seed, result in enumerate(results):
+            path = tmp_path / f"{role.replace(':', '_')}_{seed}.json"
+            path.write_text(json.dumps(result))
+            runs[f"{role}|{seed}"] = str(path)
+    (tmp_path / "classes.txt").write_text("\n".join(CLASSES) + "\n")
+    claims = write_claims(
+        runs,
+        [0, 1],
+        scores=None,
+        classes=tmp_path / "classes.txt",
+        catalogue=None,
+        title="t",
+        out_json=tmp_path / "c.json",
+        out_md=tmp_path / "c.md",
+    )
+    ext = claims["extension_score_normalisation"]
+    got = ext["variants/rank_s (normalised s) - reweighted with raw s"]["per_seed"]
+    raw = [r["top1"] for r in per_seed["timebalance"]]
+    assert got == pytest.approx([70.0 - raw[0], 72.0 - raw[1]], abs=1e-4)
+    assert "normalised" not in claims["top1"] and "rank_s" in (tmp_path / "c.md").read_text()

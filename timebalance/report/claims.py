@@ -37,6 +37,9 @@ RUNS: dict[str, str] = {
     "timebalance": "student",
 }
 
+# Role prefix of a student variant that normalises s (extension): "normalised:<variant>".
+NORMALISED = "normalised:"
+
 # (claim, paper source, [(what, better role, worse role)]): each pair is one paired test.
 COMPARISONS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
     (
@@ -166,7 +169,7 @@ def compute_claims(
     scores: pd.DataFrame | None,
     classes: Sequence[str],
     catalogue: Sequence[Mapping] | None,
-    normalised_student: Sequence[Mapping] | None = None,
+    normalised: Mapping[str, Sequence[Mapping]] | None = None,
 ) -> dict[str, Any]:
     """All claims from the per-seed results (role -> one result dict per seed, in `seeds`
     order), the score cache and, for the synthetic dataset, its class catalogue."""
@@ -180,12 +183,15 @@ def compute_claims(
             "source": source,
             **{what: paired(top1[b], top1[w]) for what, b, w in pairs},
         }
-    if normalised_student is not None:
+    if normalised:
         claims["extension_score_normalisation"] = {
             "source": "extension (not in the paper)",
-            "reweighted with normalised s - reweighted with raw s": paired(
-                [r["top1"] for r in normalised_student], top1["timebalance"]
-            ),
+            **{
+                f"variants/{name} (normalised s) - reweighted with raw s": paired(
+                    [r["top1"] for r in runs], top1["timebalance"]
+                )
+                for name, runs in normalised.items()
+            },
         }
     if catalogue is None:
         reason = "the dataset has no periodic/sequence catalogue (only the synthetic one has)"
@@ -273,17 +279,18 @@ def write_claims(
     out_json: str | Path,
     out_md: str | Path,
 ) -> dict[str, Any]:
-    """`runs` maps "<role>|<seed>" to a per-seed result JSON ("normalised|<seed>" too when
-    the score-normalisation extension ran)."""
+    """`runs` maps "<role>|<seed>" to a per-seed result JSON: every role of RUNS, and
+    "normalised:<variant>|<seed>" for the score-normalisation extension's variants."""
     per_seed: dict[str, list[Mapping]] = {}
-    for role in [*RUNS, "normalised"]:
+    extension = sorted({k.split("|")[0] for k in runs if k.startswith(NORMALISED)})
+    for role in [*RUNS, *extension]:
         paths = [runs.get(f"{role}|{seed}") for seed in seeds]
         if all(p is None for p in paths):
             continue
         if any(p is None for p in paths):
             raise ValueError(f"claims: {role} is missing for some of the seeds {list(seeds)}")
         per_seed[role] = [json.loads(Path(p).read_text()) for p in paths]
-    normalised = per_seed.pop("normalised", None)
+    normalised = {r.removeprefix(NORMALISED): per_seed.pop(r) for r in extension}
     lacking = sorted(set(RUNS) - set(per_seed))
     if lacking:
         raise ValueError(f"claims: no results for {lacking}")
@@ -293,7 +300,7 @@ def write_claims(
         scores=None if scores is None else pd.read_csv(scores, dtype={"video_id": str}),
         classes=Path(classes).read_text().splitlines(),
         catalogue=None if catalogue is None else json.loads(Path(catalogue).read_text())["classes"],
-        normalised_student=normalised,
+        normalised=normalised,
     )
     io.write_json(claims, out_json)
     io.write_text(render_markdown(claims, title), out_md)

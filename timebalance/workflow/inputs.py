@@ -305,12 +305,14 @@ def table_cells(config: dict, wildcards) -> list:
 # --- claims ---------------------------------------------------------------------------
 def claims_runs(config: dict, wildcards) -> dict[str, str]:
     """ "<role>|<seed>" -> per-seed result of every run a claim compares (report.claims.RUNS),
-    plus the score-normalisation extension when `variants.tstr_minmax` is configured."""
-    from timebalance.report.claims import RUNS
+    plus "normalised:<variant>" for every variant that normalises s (the extension)."""
+    from timebalance.report.claims import NORMALISED, RUNS
 
     roles = dict(RUNS)
-    if "tstr_minmax" in config["variants"]:
-        roles["normalised"] = "variants/tstr_minmax"
+    for name in config["variants"]:
+        spec = C.student_variant(config, f"variants/{name}")
+        if spec["weighting"] == "tstr" and spec["score_normalisation"] != "none":
+            roles[f"{NORMALISED}{name}"] = f"variants/{name}"
     return {
         f"{role}|{seed}": path
         for role, key in roles.items()
