@@ -24,7 +24,16 @@ from typing import IO, Any
 
 
 def _umask() -> int:
-    # os.umask can only be read by setting it; done once per write, in this thread.
+    """The process's umask. Linux reports it in /proc (a read, safe alongside other
+    threads); elsewhere os.umask is set and restored, which another thread creating a file
+    at that instant could observe."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
