@@ -10,6 +10,7 @@ from timebalance.workflow import code_deps
 from timebalance.workflow import config as C
 from timebalance.workflow import inputs as F
 from timebalance.workflow import paths as P
+from timebalance.workflow import resources as R
 
 C.coerce_command_line(config)
 validate(config, schema="config.schema.yaml")  # also fills in the schema's defaults

@@ -17,7 +17,7 @@ rule evaluate:
     threads: 2
     resources:
         mem_mb=8000,
-        runtime=240,
+        runtime=bind(R.runtime, "evaluate"),
         gpu=bind(F.gpus),
     params:
         settings=bind(F.eval_settings),

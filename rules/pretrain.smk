@@ -15,7 +15,7 @@ rule pretrain_teacher:
     threads: 2
     resources:
         mem_mb=16000,
-        runtime=2880,
+        runtime=bind(R.runtime, "pretrain"),
         gpu=bind(F.gpus),
     params:
         settings=bind(F.pretrain_settings),
@@ -44,7 +44,7 @@ rule cache_scores:
     threads: 2
     resources:
         mem_mb=8000,
-        runtime=240,
+        runtime=bind(R.runtime, "cache_scores"),
         gpu=bind(F.gpus),
     params:
         settings=bind(F.score_settings),

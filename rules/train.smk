@@ -18,7 +18,7 @@ rule finetune_teacher:
     threads: 2
     resources:
         mem_mb=12000,
-        runtime=1440,
+        runtime=bind(R.runtime, "finetune"),
         gpu=bind(F.gpus),
     params:
         settings=bind(F.finetune_settings),
@@ -45,7 +45,7 @@ rule train_student:
     threads: 2
     resources:
         mem_mb=16000,
-        runtime=2880,
+        runtime=bind(R.runtime, "student"),
         gpu=bind(F.gpus),
     params:
         settings=bind(F.student_settings),
