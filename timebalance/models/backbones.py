@@ -1,6 +1,6 @@
 """Video backbones with one interface: clips in, pooled features and temporal slices out.
 
-Every backbone is a :class:`VideoBackbone` wrapping a convolutional trunk that maps
+Every backbone is a :class:`VideoBackbone` wrapping a trunk (convolutional or transformer) that maps
 ``N x 3 x T x H x W`` clips to a feature map ``N x D x T' x H' x W'``. From that map it returns
 
 - ``pooled``: global average over time and space, ``N x D`` (the clip embedding);
@@ -13,8 +13,15 @@ Every backbone is a :class:`VideoBackbone` wrapping a convolutional trunk that m
   when no classifier is attached (self-supervised pretraining).
 
 Names: ``r3d18`` (torchvision r3d_18, layer4 keeps time), ``slow_r50`` (pytorchvideo Slow-R50,
-head removed, adaptive pooling so 112 px and 224 px inputs both work) and ``tiny`` (a (2+1)D
-ResNet of about 0.45M parameters, for CPU demos and tests).
+head removed, adaptive pooling so 112 px and 224 px inputs both work), ``tiny`` (a (2+1)D
+ResNet of about 0.45M parameters, for CPU demos and tests), ``timesformer_b16`` (TimeSformer,
+divided space-time attention, ViT-B/16 size, 8 x 224 x 224 built size; loads ImageNet ViT
+weights), ``timesformer_tiny`` (a 0.67M-parameter TimeSformer for 16 x 32 x 32 CPU clips; see
+models/timesformer.py) and torchvision's ``r2plus1d_18``, ``mc3_18``, ``s3d``, ``swin3d_t`` and
+``mvit_v2_s`` (models/torchvision_video.py). Every backbone takes clips of any size its
+patching allows (TimeSformers: frames divisible by the tubelet, pixels by the patch), and can
+start from a user-supplied weight file (``build_backbone(name, pretrained=path)``,
+models/pretrained.py).
 """
 
 from __future__ import annotations
@@ -22,9 +29,18 @@ from __future__ import annotations
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 from torch import Tensor, nn
+
+from timebalance.models import torchvision_video as tv
+from timebalance.models.timesformer import (
+    TIMESFORMER_B16,
+    TIMESFORMER_TINY,
+    TimeSformer,
+    TimeSformerConfig,
+)
 
 NUM_SLICES = 4
 
@@ -245,21 +261,52 @@ def _build_tiny() -> tuple[nn.Module, int, float]:
     return trunk, TINY_WIDTHS[-1], 0.0
 
 
+def _build_timesformer(cfg: TimeSformerConfig) -> Callable[[], tuple[nn.Module, int, float]]:
+    def build() -> tuple[nn.Module, int, float]:
+        # TimeSformer's head has no dropout
+        return TimeSformer(cfg), cfg.embed_dim, 0.0
+
+    return build
+
+
 _BUILDERS: dict[str, Callable[[], tuple[nn.Module, int, float]]] = {
     "r3d18": _build_r3d18,
     "slow_r50": _build_slow_r50,
     "tiny": _build_tiny,
+    "timesformer_b16": _build_timesformer(TIMESFORMER_B16),
+    "timesformer_tiny": _build_timesformer(TIMESFORMER_TINY),
+    "r2plus1d_18": tv.r2plus1d_18_trunk,
+    "mc3_18": tv.mc3_18_trunk,
+    "s3d": tv.s3d_trunk,
+    "swin3d_t": tv.swin3d_t_trunk,
+    "mvit_v2_s": tv.mvit_v2_s_trunk,
 }
 BACKBONES: tuple[str, ...] = tuple(_BUILDERS)
 
+# The classification head in each backbone's native state-dict layout (torchvision's,
+# pytorchvideo's, TimeSformer's): present in such files, never loaded (models/pretrained.py).
+NATIVE_HEADS: dict[str, tuple[str, ...]] = {
+    "r3d18": ("fc.",),
+    "slow_r50": ("blocks.5.",),
+    "tiny": (),
+    "timesformer_b16": ("head.",),
+    "timesformer_tiny": ("head.",),
+    **tv.TORCHVISION_HEADS,
+}
 
-def build_backbone(name: str, *, num_classes: int | None = None) -> VideoBackbone:
-    """Build a randomly initialised backbone by name.
+
+def build_backbone(
+    name: str, *, num_classes: int | None = None, pretrained: str | Path | None = None
+) -> VideoBackbone:
+    """Build a backbone by name, randomly initialised or from a weight file.
 
     Args:
-        name: one of ``BACKBONES`` ("r3d18", "slow_r50", "tiny").
+        name: one of ``BACKBONES``.
         num_classes: attach a linear classifier with this many outputs (None: no classifier;
             attach one later with ``model.set_num_classes(k)``).
+        pretrained: a weight file to initialise from (see
+            :func:`timebalance.models.pretrained.load_pretrained` for the layouts accepted);
+            None keeps the random initialisation.
 
     Returns:
         A :class:`VideoBackbone`; ``model(x)`` with x N x 3 x T x H x W returns
@@ -268,9 +315,14 @@ def build_backbone(name: str, *, num_classes: int | None = None) -> VideoBackbon
     if name not in _BUILDERS:
         raise ValueError(f"unknown backbone {name!r}; valid names: {', '.join(BACKBONES)}")
     trunk, feature_dim, dropout = _BUILDERS[name]()
-    return VideoBackbone(
+    model = VideoBackbone(
         trunk, name=name, feature_dim=feature_dim, num_classes=num_classes, dropout=dropout
     )
+    if pretrained is not None:
+        from timebalance.models.pretrained import load_pretrained  # imports this module
+
+        load_pretrained(model, pretrained)
+    return model
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -280,6 +332,7 @@ def count_parameters(module: nn.Module) -> int:
 
 __all__ = [
     "BACKBONES",
+    "NATIVE_HEADS",
     "NUM_SLICES",
     "BackboneOutput",
     "VideoBackbone",
