@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+import logging
 import time
 
 import torch
 from torch.utils.data import TensorDataset
 
+from timebalance import io
 from timebalance.engine.loader import epoch_loader
 from timebalance.engine.trainer import OptimSettings, fit
 
 
-def run(resume, metrics, epochs, sleep=0.0, seed=0, fingerprint="", dropout=0.0, lr=1e-2):
+def run(
+    resume,
+    metrics,
+    epochs,
+    sleep=0.0,
+    seed=0,
+    fingerprint="",
+    dropout=0.0,
+    lr=1e-2,
+    tensorboard=None,
+    log_every_steps=None,
+    hist=False,
+):
     torch.manual_seed(0)
     x = torch.randn(256, 8)
     y = (x[:, 0] + x[:, 1] > 0).long()
@@ -26,7 +40,12 @@ def run(resume, metrics, epochs, sleep=0.0, seed=0, fingerprint="", dropout=0.0,
         if sleep:
             time.sleep(sleep)
         xb, yb = batch
-        return {"loss": torch.nn.functional.cross_entropy(model(xb), yb)}
+        logits = model(xb)
+        out = {"loss": torch.nn.functional.cross_entropy(logits, yb)}
+        if hist:  # a histogram and a second term, as the student logs
+            out["hist/p1"] = logits.softmax(-1)[:, 1].detach()
+            out["mean_logit"] = logits.mean().detach()
+        return out
 
     def validate():
         with torch.no_grad():
@@ -58,9 +77,32 @@ def run(resume, metrics, epochs, sleep=0.0, seed=0, fingerprint="", dropout=0.0,
         validate=validate,
         seed=seed,
         fingerprint=fingerprint,
+        log_every_steps=log_every_steps,
+        tensorboard=tensorboard,
     )
 
 
 if __name__ == "__main__":
-    result = run(sys.argv[1], sys.argv[2], int(sys.argv[3]), sleep=float(sys.argv[4]))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("resume")
+    parser.add_argument("metrics")
+    parser.add_argument("epochs", type=int)
+    parser.add_argument("sleep", type=float)
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--tensorboard")
+    parser.add_argument("--state", help="write the selected weights here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    result = run(
+        args.resume,
+        args.metrics,
+        args.epochs,
+        sleep=args.sleep,
+        dropout=args.dropout,
+        tensorboard=args.tensorboard,
+        log_every_steps=4,
+        hist=True,
+    )
+    if args.state:
+        io.write_torch(result.state, args.state)
     print(json.dumps({"resumed_from": result.resumed_from, "epochs": len(result.history)}))

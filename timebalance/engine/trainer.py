@@ -1,14 +1,19 @@
-"""The training loop shared by every stage: Adam, warm-up + plateau, per-epoch atomic
-resume checkpoints, one JSON line of metrics per epoch, best-on-validation selection."""
+"""The training loop shared by every stage: Adam, warm-up + plateau, atomic resume
+checkpoints (every epoch, and mid-epoch on SIGTERM), one JSON line of metrics per epoch,
+best-on-validation selection, progress lines and TensorBoard event files."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import inspect
 import json
 import logging
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +23,7 @@ from torch import nn
 
 from timebalance import io
 from timebalance.engine.device import autocast
+from timebalance.engine.progress import EventFiles, TrainingProgress
 from timebalance.engine.schedule import WarmupPlateau
 from timebalance.engine.settings import Settings
 from timebalance.seeding import stream
@@ -58,11 +64,97 @@ def _states(modules: Mapping[str, nn.Module]) -> dict[str, dict[str, torch.Tenso
     return {name: copy.deepcopy(m.state_dict()) for name, m in modules.items()}
 
 
+# Keys of a step's output that hold a 1-D tensor for a TensorBoard histogram (e.g. the
+# student's per-sample mixing weights), collected over the epoch, not averaged.
+HISTOGRAM = "hist/"
+
+
+class Terminated(RuntimeError):
+    """SIGTERM reached a training job (SLURM's time limit, preemption, scancel): the resume
+    checkpoint is written and the job stops with a non-zero exit status, so Snakemake
+    retries it (or the user reruns it) and the run continues from that checkpoint."""
+
+
+class _Flag:
+    stopped = False
+
+
+# Why SIGTERM writes a mid-epoch checkpoint rather than keeping the last finished epoch: a
+# paper-schedule epoch on Kinetics-400 takes hours, so a job whose time limit or preemption
+# window is shorter than an epoch would otherwise never progress, and every preemption would
+# throw away up to an epoch of GPU time. The checkpoint holds all that the rest of the epoch
+# needs to continue exactly as an uninterrupted run: the steps done (the loaders skip them
+# without loading them), the global random state (dropout, ...) and the epoch's partial sums.
+@contextlib.contextmanager
+def _sigterm_flag() -> Iterator[_Flag]:
+    """A flag raised by SIGTERM (the loop checks it after each step); the previous handler
+    comes back afterwards. Off the main thread no handler can be set: the flag stays down."""
+    flag = _Flag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def raise_flag(signum, frame) -> None:
+        flag.stopped = True
+
+    previous = signal.signal(signal.SIGTERM, raise_flag)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _epoch_batches(batches: Callable[..., Iterable[Any]], epoch: int, skip: int) -> Iterable:
+    """The epoch's batches after its first `skip` ones. Loaders of this package skip
+    without loading (`skip` argument); any other iterable is read and the batches dropped."""
+    if skip == 0:
+        return batches(epoch)
+    if "skip" in inspect.signature(batches).parameters:
+        return batches(epoch, skip=skip)
+    it = iter(batches(epoch))
+    for _ in range(skip):
+        next(it)
+    return it
+
+
+def _total_steps(epoch_batches: Iterable, done: int, cap: int | None) -> int | None:
+    try:
+        total = done + len(epoch_batches)  # type: ignore[arg-type]
+    except TypeError:
+        return cap
+    return min(total, cap) if cap else total
+
+
+def _rows(batch: Any) -> int:
+    """Samples in a batch: the first dimension of its first tensor."""
+    if isinstance(batch, torch.Tensor):
+        return int(batch.shape[0]) if batch.ndim else 1
+    values = batch.values() if isinstance(batch, Mapping) else batch
+    if isinstance(values, Iterable) and not isinstance(values, str | bytes):
+        for value in values:
+            if n := _rows(value):
+                return n
+    return 0
+
+
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor | None]:
+    return {
+        "cpu": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+    }
+
+
+def _set_rng_state(state: Mapping[str, torch.Tensor | None], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"].cpu())
+    if device.type == "cuda" and state["cuda"] is not None:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
 def fit(
     *,
     modules: Mapping[str, nn.Module],
     step_fn: StepFn,
-    batches: Callable[[int], Iterable[Any]],
+    batches: Callable[..., Iterable[Any]],
     optim: OptimSettings,
     device: torch.device,
     resume_path: str | Path,
@@ -71,6 +163,8 @@ def fit(
     select_key: str = "val_top1",
     seed: int = 0,
     fingerprint: str = "",
+    log_every_steps: int | None = None,
+    tensorboard: str | Path | None = None,
 ) -> FitResult:
     """Train `modules` with Adam until `optim.epochs`, resuming from `resume_path`.
 
@@ -78,16 +172,23 @@ def fit(
         modules: trainable modules, already on `device` (their parameters with
             requires_grad are optimised; all are saved in checkpoints).
         step_fn: batch -> dict with a scalar "loss" (back-propagated) and any other
-            scalars to log. Runs under autocast on CUDA.
-        batches: epoch -> iterable of batches (a DataLoader seeded by epoch).
+            scalars to log; keys starting with "hist/" hold 1-D tensors written as
+            TensorBoard histograms once per epoch. Runs under autocast on CUDA.
+        batches: (epoch, skip=0) -> iterable of batches (a DataLoader seeded by epoch;
+            `skip` drops the first batches, see `engine.loader`). A callable without
+            `skip` works too: a mid-epoch resume then reads and drops those batches.
         validate: optional, run after each epoch in eval mode; its `select_key` picks
             the weights returned (the highest). Without it the last epoch is returned.
-        resume_path: per-epoch checkpoint; a later call with the same path and the same
-            `fingerprint` continues from the last finished epoch. It is not the stage's output.
+        resume_path: checkpoint written after every epoch, and mid-epoch when SIGTERM
+            arrives (then `Terminated` is raised); a later call with the same path and
+            the same `fingerprint` continues from it exactly. It is not the stage's output.
         fingerprint: identifies the run (settings, inputs, code; see
             `engine.stage.fingerprint`). A resume file written under another fingerprint is
             stale (the rule reran because something changed) and is ignored.
         metrics_path: one JSON line per epoch is appended.
+        log_every_steps: a progress line every this many steps (and at least every 30 s).
+        tensorboard: folder of the run's TensorBoard event files (None: none written).
+            Logging never changes what is computed.
     """
     resume_path, metrics_path = Path(resume_path), Path(metrics_path)
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
@@ -98,7 +199,7 @@ def fit(
         optimizer, base_lr=optim.lr, warmup_epochs=optim.warmup_epochs, patience=optim.patience
     )
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
-    start, history = 0, []
+    start, history, partial = 0, [], None
     best: dict[str, Any] = {"metric": None, "epoch": -1, "state": None}
     ckpt = None
     if resume_path.exists():
@@ -117,64 +218,29 @@ def fit(
         scheduler.load_state_dict(ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
         start, history, best = ckpt["epoch"], ckpt["history"], ckpt["best"]
-        log.info("resumed from %s at epoch %d", resume_path, start)
+        partial = ckpt.get("partial")
+        log.info(
+            "resumed from %s at epoch %d%s",
+            resume_path,
+            start,
+            f" step {partial['steps']}" if partial else "",
+        )
     resumed_from = start
     # The metrics log restarts from the checkpoint's history, so an epoch that was logged
     # but not checkpointed before a kill is not listed twice.
     _write_history(history, metrics_path)
+    global_step = sum(h["steps"] for h in history)  # optimiser steps of the finished epochs
+    progress = TrainingProgress(epochs=optim.epochs, every_steps=log_every_steps)
+    events = None
+    if tensorboard is not None:
+        first = global_step + (partial["steps"] if partial else 0)
+        events = EventFiles(tensorboard, purge_step=first)
 
-    for epoch in range(start, optim.epochs):
-        # Global random streams (dropout, ...) are a function of (seed, epoch), on CPU and
-        # CUDA alike, so a resumed run draws exactly what an uninterrupted one would.
-        torch.manual_seed(stream(seed, "global", epoch))
-        for m in modules.values():
-            m.train()
-        t0, n_steps, sums = time.perf_counter(), 0, {}
-        for batch in batches(epoch):
-            if optim.max_steps_per_epoch and n_steps >= optim.max_steps_per_epoch:
-                break
-            with autocast(device):
-                out = step_fn(batch)
-            loss = out["loss"]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss is {loss.item()} at epoch {epoch} step {n_steps}; lower the "
-                    "learning rate or check the inputs"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            n_steps += 1
-            for key, value in out.items():
-                sums[key] = sums.get(key, 0.0) + float(value.detach())
-        if n_steps == 0:
-            raise RuntimeError(f"epoch {epoch} saw no batch: is the training list empty?")
-        record: dict[str, Any] = {
-            "epoch": epoch,
-            "lr": scheduler.lr,
-            "steps": n_steps,
-            "time_s": round(time.perf_counter() - t0, 3),
-        }
-        record.update({k: v / n_steps for k, v in sums.items()})
-        if validate is not None:
-            for m in modules.values():
-                m.eval()
-            record.update(validate())
-        scheduler.step(record["loss"])
-        metric = record.get(select_key)
-        if validate is None or (
-            metric is not None
-            and math.isfinite(metric)
-            and (best["metric"] is None or metric > best["metric"])
-        ):
-            best = {"metric": metric, "epoch": epoch, "state": _states(modules)}
-        history.append(record)
-        _write_history(history, metrics_path)
-        log.info("epoch %s", json.dumps(record))
+    def save(epochs_done: int, partial_epoch: dict | None = None) -> None:
         io.write_torch(
             {
-                "epoch": epoch + 1,
+                "epoch": epochs_done,
+                "partial": partial_epoch,
                 "modules": {n: m.state_dict() for n, m in modules.items()},
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
@@ -186,6 +252,115 @@ def fit(
             },
             resume_path,
         )
+
+    try:
+        with _sigterm_flag() as flag:
+            for epoch in range(start, optim.epochs):
+                for m in modules.values():
+                    m.train()
+                if partial is None:
+                    # Global random streams (dropout, ...) are a function of (seed, epoch), on
+                    # CPU and CUDA alike, so a resumed run draws what an uninterrupted one would.
+                    torch.manual_seed(stream(seed, "global", epoch))
+                    n_steps, sums, samples, elapsed = 0, {}, 0, 0.0
+                else:
+                    n_steps, sums = partial["steps"], dict(partial["sums"])
+                    samples, elapsed = partial["samples"], partial["time_s"]
+                epoch_batches = _epoch_batches(batches, epoch, n_steps)
+                if partial is not None:
+                    _set_rng_state(partial["rng"], device)
+                    partial = None
+                progress.start_epoch(
+                    epoch,
+                    done=n_steps,
+                    total=_total_steps(epoch_batches, n_steps, optim.max_steps_per_epoch),
+                )
+                t0, hists = time.perf_counter(), {}
+                for batch in epoch_batches:
+                    if optim.max_steps_per_epoch and n_steps >= optim.max_steps_per_epoch:
+                        break
+                    with autocast(device):
+                        out = step_fn(batch)
+                    loss = out["loss"]
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(
+                            f"loss is {loss.item()} at epoch {epoch} step {n_steps}; lower "
+                            "the learning rate or check the inputs"
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                    n_steps += 1
+                    samples += _rows(batch)
+                    values = {}
+                    for key, value in out.items():
+                        if key.startswith(HISTOGRAM):
+                            if events is not None:
+                                hists.setdefault(key, []).append(value.detach().reshape(-1))
+                            continue
+                        values[key] = float(value.detach())
+                        sums[key] = sums.get(key, 0.0) + values[key]
+                    if events is not None:
+                        events.scalars(values, global_step + n_steps - 1, prefix="step/")
+                    progress.step(n_steps, sums, samples)
+                    if flag.stopped:
+                        partial_epoch = {
+                            "steps": n_steps,
+                            "sums": sums,
+                            "samples": samples,
+                            "time_s": elapsed + time.perf_counter() - t0,
+                            "rng": _rng_state(device),
+                        }
+                        save(epoch, partial_epoch)
+                        raise Terminated(
+                            f"SIGTERM: stopped at epoch {epoch} step {n_steps} and saved the "
+                            f"run to {resume_path}; start the job again (Snakemake retries "
+                            "it with --retries, or rerun the target) to continue from there"
+                        )
+                if n_steps == 0:
+                    raise RuntimeError(f"epoch {epoch} saw no batch: is the training list empty?")
+                wall = elapsed + time.perf_counter() - t0
+                record: dict[str, Any] = {
+                    "epoch": epoch,
+                    "lr": scheduler.lr,
+                    "steps": n_steps,
+                    "time_s": round(wall, 3),
+                    "samples_per_s": round(samples / max(wall, 1e-9), 2),
+                }
+                record.update({k: v / n_steps for k, v in sums.items()})
+                if validate is not None:
+                    for m in modules.values():
+                        m.eval()
+                    record.update(validate())
+                scheduler.step(record["loss"])
+                metric = record.get(select_key)
+                if validate is None or (
+                    metric is not None
+                    and math.isfinite(metric)
+                    and (best["metric"] is None or metric > best["metric"])
+                ):
+                    best = {"metric": metric, "epoch": epoch, "state": _states(modules)}
+                history.append(record)
+                _write_history(history, metrics_path)
+                global_step += n_steps
+                if events is not None:
+                    shown = {k: v for k, v in record.items() if k not in ("epoch", "steps")}
+                    events.scalars(shown, global_step - 1, prefix="epoch/")
+                    for key, parts in hists.items():
+                        events.histogram(key[len(HISTOGRAM) :], torch.cat(parts), global_step - 1)
+                    events.flush()
+                save(epoch + 1)
+                progress.end_epoch(record, wall_s=time.perf_counter() - t0 + elapsed)
+                if flag.stopped:
+                    raise Terminated(
+                        f"SIGTERM: stopped after epoch {epoch} and saved the run to "
+                        f"{resume_path}; start the job again to continue from there"
+                    )
+    finally:
+        progress.close()
+        if events is not None:
+            events.close()
     if best["state"] is None:
         raise RuntimeError(f"no epoch was run (epochs={optim.epochs}); set epochs >= 1")
     return FitResult(
