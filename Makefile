@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # (the package is installed in editable mode, pointing at this checkout).
 STAMP := $(VENV)/.stamp-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-10)-$(shell echo $(CURDIR) | sha1sum | cut -c1-8)
 
-.PHONY: demo test install ffmpeg lint unit workflow-test clean-results
+.PHONY: demo report test install ffmpeg lint unit workflow-test clean-results
 
 install: $(STAMP) ffmpeg
 
@@ -34,12 +34,22 @@ ffmpeg:
 	  fi; \
 	fi
 
+# The demo ends with the HTML report and a summary: the headline table and where the
+# report, figures and TensorBoard logs are.
 demo: install
 	$(BIN)/snakemake demo --cores $(CORES) --rerun-incomplete --show-failed-logs
+	$(BIN)/snakemake demo --report results/report.html
 	@echo
 	@echo "Results: results/synthetic_*/student.json (and teacher_*.json beside it)"
-	@echo "Tables:  results/tables/*.md (.csv, .tex)"
 	@$(BIN)/python -m timebalance.report.summary results
+
+# The HTML report of REPORT_TARGET (default: the demo; e.g. REPORT_TARGET=figures adds
+# Fig. 5), building what is missing first.
+REPORT_TARGET ?= demo
+report: install
+	$(BIN)/snakemake $(REPORT_TARGET) --cores $(CORES) --rerun-incomplete --show-failed-logs
+	$(BIN)/snakemake $(REPORT_TARGET) --report results/report.html
+	@echo "Report: results/report.html"
 
 lint: install
 	$(BIN)/ruff check .

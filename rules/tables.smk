@@ -1,11 +1,21 @@
-# Result tables: Markdown, CSV and LaTeX, ours (mean +- std over seeds) beside the paper's.
+# Result tables: Markdown, CSV, LaTeX and HTML, ours (mean +- std over seeds) beside the
+# paper's; the HTML goes into the report.
 
 
 rule tables:
     input:
         results=bind(F.table_files),
     output:
-        **P.TABLE_FILES,
+        md=P.TABLE_FILES["md"],
+        csv=P.TABLE_FILES["csv"],
+        tex=P.TABLE_FILES["tex"],
+        html=report(
+            P.TABLE_FILES["html"],
+            caption="report/table.rst",
+            category="Tables",
+            subcategory="grid {grid}",
+            labels={"table": "{table}"},
+        ),
     log:
         P.log_path("tables", P.TABLE_FILES["md"]),
     conda:
@@ -23,7 +33,15 @@ rule tables:
 
 use rule tables as tables_default with:
     output:
-        **P.DEFAULT_TABLE_FILES,
+        md=P.DEFAULT_TABLE_FILES["md"],
+        csv=P.DEFAULT_TABLE_FILES["csv"],
+        tex=P.DEFAULT_TABLE_FILES["tex"],
+        html=report(
+            P.DEFAULT_TABLE_FILES["html"],
+            caption="report/table.rst",
+            category="Tables",
+            labels={"table": "{table}"},
+        ),
     log:
         P.log_path("tables", P.DEFAULT_TABLE_FILES["md"]),
 
@@ -48,3 +66,30 @@ rule claims:
         code=code("claims"),
     script:
         "../workflow_scripts/claims.py"
+
+
+# Run times and peak memory of every job with a benchmark file, for the report. Its inputs
+# are the targets whose jobs it summarises (it reruns when they change).
+rule run_times:
+    input:
+        bind(F.run_times_inputs),
+    output:
+        csv=P.RUN_TIMES["csv"],
+        html=report(
+            P.RUN_TIMES["html"],
+            caption="report/run_times.rst",
+            category="Run times",
+            labels={"what": "run times and memory"},
+        ),
+    log:
+        P.log_path("run_times", P.RUN_TIMES["csv"]),
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        benchmarks=P.BENCHMARKS,
+        code=code("run_times"),
+    script:
+        "../workflow_scripts/run_times.py"

@@ -13,4 +13,5 @@ write_table_from_files(
     out_md=snakemake.output.md,
     out_csv=snakemake.output.csv,
     out_tex=snakemake.output.tex,
+    out_html=snakemake.output.html,
 )

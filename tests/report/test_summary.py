@@ -28,3 +28,24 @@ def test_summary_lists_aggregates_and_skips_claims(tmp_path, capsys):
     assert "chance 10.0" in lines[0]
     assert main(["summary", str(tmp_path)]) == 0
     assert "claims" not in capsys.readouterr().out
+
+
+def test_demo_end_prints_headline_table_and_paths(tmp_path, capsys):
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "table1.md").write_text("## Table 1 analogue\n| TimeBalance (ours) |\n")
+    (tmp_path / "tables" / "table2.md").write_text("## Table 2 analogue\n")
+    main(["summary", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "## Table 1 analogue" in out and "Table 2 analogue" not in out  # headline only
+    assert f"Report:      {tmp_path / 'report.html'}  (not built: make report)" in out
+    assert "Figures:     none yet" in out and "no event files" in out
+    (tmp_path / "report.html").write_text("<html></html>")
+    (tmp_path / "figures" / "synthetic").mkdir(parents=True)
+    (tmp_path / "figures" / "synthetic" / "fig4_similarity.png").write_bytes(b"png")
+    (tmp_path / "tensorboard" / "pretrain").mkdir(parents=True)
+    main(["summary", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "(open it in a browser)" in out and "(1 PNG, each with a PDF)" in out
+    assert str(tmp_path / "figures" / "synthetic" / "fig4_similarity.png") in out
+    assert f"tensorboard --logdir {tmp_path / 'tensorboard'}" in out
+    assert "source .venv/bin/activate" in out

@@ -166,14 +166,14 @@ def test_table2_numbers_land_beside_the_right_rows():
     results["ucf101", "5pct", "student"] = result(53.404, 1.196)
     md = render_table("table2", cells, results)["md"]
     g = md_row(md, "(g) f_S + f_I + f_D, reweighted (TimeBalance)")
-    assert g[:2] == ["53.40 ± 1.20", "53.48"]
+    assert g[:2] == ["53.40 ± 1.20 (n=3)", "53.48"]
     assert g[3] == "83.26"
     a = md_row(md, "(a) f_S: SSL init, labels only")
-    assert a == ["10.40 ± 1.20", "48.66", "20.40 ± 1.20", "79.70"]
+    assert a == ["10.40 ± 1.20 (n=3)", "48.66", "20.40 ± 1.20 (n=3)", "79.70"]
     assert md_row(md, "(c) f_D: distinctive teacher")[1] == "44.08"
     assert "| Method | UCF101 5% ours | UCF101 5% paper | UCF101 20% ours |" in md
     assert md.startswith("## Table 2 analogue")
-    assert "over 3 seed(s)" in md and "top-1 accuracy" in md
+    assert "(3 here)" in md and "top-1 accuracy" in md
 
 
 def test_single_seed_and_mixed_seed_counts():
@@ -197,7 +197,7 @@ def test_csv_long_format():
     out = render_table("table7", cells, results)
     frame = pd.read_csv(io.StringIO(out["csv"]))
     assert list(frame.columns) == [
-        "table", "row", "dataset", "budget", "metric", "mean", "std", "n_seeds", "paper",
+        "table", "row", "dataset", "budget", "metric", "mean", "std", "n_seeds", "paper", "status",
     ]  # fmt: skip
     assert len(frame) == len(TABLES["table7"].rows) * len(cells)
     assert set(frame.table) == {"table7"} and set(frame.metric) == {"top1"}
@@ -206,6 +206,7 @@ def test_csv_long_format():
     assert ours.n_seeds == 3 and ours.paper == pytest.approx(52.1)  # R3D-50 default
     prior = frame[(frame.row == "Prior best methods, R3D-18") & (frame.budget == "20pct")]
     assert pd.isna(prior["mean"].iloc[0]) and prior.paper.iloc[0] == pytest.approx(76.1)
+    assert prior.status.iloc[0] == "reference" and ours.status == "measured"
 
 
 def test_reference_rows_show_only_paper_numbers():
@@ -250,14 +251,41 @@ def test_other_metric_and_bad_results():
         k: result(60.0 + i, metric="top5") for i, k in enumerate(required_results("table6", cells))
     }
     md = render_table("table6", cells, results, metric="top5")["md"]
-    assert md_row(md, "L2 (default)")[:2] == ["60.00 ± 1.20", "53.48"]
+    assert md_row(md, "L2 (default)")[:2] == ["60.00 ± 1.20 (n=3)", "53.48"]
     assert "top-5 accuracy" in md and "reports only top-1" in md
     with pytest.raises(ValueError, match=r"no numeric top1\.mean"):
         render_table("table6", cells, results)
     with pytest.raises(ValueError, match="unknown metric"):
         render_table("table6", cells, results, metric="auc")
-    with pytest.raises(ValueError, match="ucf101/5pct/variants/js"):
-        render_table("table6", cells, {k: v for k, v in results.items() if k[2] != "variants/js"})
+    with pytest.raises(ValueError, match="does not show"):
+        render_table("table6", cells, {**results, ("ucf101", "1pct", "student"): result(1.0)})
+
+
+def test_cells_not_run_are_marked_never_dropped():
+    cells = [U5, U20]
+    results = fake_results("table6", cells)
+    del results["ucf101", "20pct", "variants/js"]
+    out = render_table("table6", cells, results)
+    js = md_row(out["md"], "JS divergence")
+    assert js[0].endswith("(n=3)") and js[2] == "not run" and js[3] == "82.10"
+    assert "'not run': 1 measured cell(s) have no result file yet" in out["md"]
+    frame = pd.read_csv(io.StringIO(out["csv"]))
+    assert len(frame) == len(TABLES["table6"].rows) * len(cells)  # the row is kept
+    row = frame[(frame.row == "JS divergence") & (frame.budget == "20pct")].iloc[0]
+    assert row.status == "not run" and pd.isna(row["mean"]) and pd.isna(row.n_seeds)
+    assert r"JS divergence & " in out["tex"] and "not run" in out["tex"]
+    assert '<td class="notrun">not run</td>' in out["html"]
+    nothing = render_table("table6", cells, {})
+    assert md_row(nothing["md"], "L2 (default)") == ["not run", "53.48", "not run", "83.15"]
+    assert "No measured cell: paper numbers only." in nothing["md"]
+
+
+def test_html_table_shows_ours_paper_and_notes():
+    html = render_table("table2", [U5], fake_results("table2", [U5]))["html"]
+    assert html.startswith("<!DOCTYPE html>") and html.count("<table>") == 1
+    assert "<th>UCF101 5% ours</th><th>UCF101 5% paper</th>" in html
+    assert '<td class="num">10.40 ± 1.20 (n=3)</td><td class="num">48.66</td>' in html
+    assert "<li>Ours: top-1 accuracy (%)" in html
 
 
 def test_latex_is_booktabs_and_escaped(monkeypatch):
@@ -269,7 +297,7 @@ def test_latex_is_booktabs_and_escaped(monkeypatch):
     tex = render_table("tmp", [U5], {(*U5, "student"): result(53.4)})["tex"]
     for command in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}{lrr}"):
         assert command in tex
-    assert r"A \& B\_c \#1 50\% & 53.40 $\pm$ 1.20 & -- \\" in tex
+    assert r"A \& B\_c \#1 50\% & 53.40 $\pm$ 1.20 (n=3) & -- \\" in tex
     assert r"\caption{A 100\% title. Caption with f\_S \& \#1}" in tex
     assert r"\multicolumn{2}{c}{UCF101 5\%}" in tex
     body = "\n".join(line for line in tex.splitlines() if not line.startswith("%"))
@@ -292,9 +320,10 @@ def test_write_table_is_atomic(tmp_path, monkeypatch):
     results = fake_results("table4", cells)
     out = tmp_path / "tables"
     paths = [out / "table4.md", out / "table4.csv", out / "table4.tex"]
-    write_table("table4", cells, results, *paths)
+    write_table("table4", cells, results, *paths, out_html=out / "table4.html")
+    paths.append(out / "table4.html")
     texts = render_table("table4", cells, results)
-    for path, key in zip(paths, ("md", "csv", "tex"), strict=True):
+    for path, key in zip(paths, ("md", "csv", "tex", "html"), strict=True):
         assert path.read_text(encoding="utf-8") == texts[key]
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)
 
@@ -303,7 +332,7 @@ def test_write_table_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
-        write_table("table4", cells, fake_results("table4", cells, schedule="x"), *paths)
+        write_table("table4", cells, fake_results("table4", cells, schedule="x"), *paths[:3])
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)
     assert paths[0].read_text(encoding="utf-8") == texts["md"]  # old file untouched
 
@@ -315,6 +344,8 @@ def test_load_results(tmp_path):
     assert load_results({key: good})[key]["top1"]["mean"] == 50.0
     with pytest.raises(FileNotFoundError, match=r"missing\.json"):
         load_results({key: tmp_path / "missing.json"})
+    other = ("ucf101", "5pct", "variants/kl")
+    assert list(load_results({key: good, other: tmp_path / "no.json"}, missing_ok=True)) == [key]
     bad = tmp_path / "bad.json"
     bad.write_text('{"top1": ')
     with pytest.raises(ValueError, match=r"bad.json is not valid JSON \(line 1"):

@@ -21,7 +21,7 @@ from timebalance.engine.settings import RunSettings
 from timebalance.engine.stage import start_stage
 from timebalance.methods.embedder import Embedder, load_embedder
 from timebalance.methods.settings import ScoreSettings
-from timebalance.methods.timebalance import similarity_score
+from timebalance.methods.timebalance import similarity_score, temporal_similarity_matrix
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,40 @@ def cache_scores(
             invariant,
             distinctive,
         )
+
+
+@torch.inference_mode()
+def similarity_matrices(
+    settings: ScoreSettings,
+    run: RunSettings,
+    *,
+    manifest: str | Path,
+    frames_root: str | Path,
+    invariant: str | Path,
+    distinctive: str | Path,
+    video_ids: Sequence[str],
+) -> dict[str, np.ndarray]:
+    """The temporal similarity matrices (eq. 5) of a few training videos, on the clips
+    `cache_scores` scores them with: {"invariant": V x n x n, "distinctive": V x n x n},
+    in the order of `video_ids` (the Fig. 4 analogue plots them)."""
+    dev = start_stage(run, seed=0)
+    videos = training_videos(manifest).set_index("video_id")
+    missing = sorted(set(video_ids) - set(videos.index))
+    if missing:
+        raise ValueError(f"{manifest} has no usable training video {missing[:3]}")
+    items = videos.loc[list(video_ids)].reset_index()
+    (inv, inv_ckpt), (dis, dis_ckpt) = (load_embedder(p, dev) for p in (invariant, distinctive))
+    n_clips, clip_len = _clip_shape(invariant, distinctive, [inv_ckpt, dis_ckpt])
+    dataset = ScoreDataset(
+        items, frames_root, size=settings.crop_size, n_clips=n_clips, clip_len=clip_len
+    )
+    clips = torch.stack([dataset[i]["clips"] for i in range(len(dataset))]).to(dev)
+    with autocast(dev):
+        z_inv, z_dis = _embed(inv, clips), _embed(dis, clips)
+    return {
+        "invariant": temporal_similarity_matrix(z_inv).float().cpu().numpy(),
+        "distinctive": temporal_similarity_matrix(z_dis).float().cpu().numpy(),
+    }
 
 
 def read_scores(path: str | Path, video_ids: Sequence[str]) -> np.ndarray:

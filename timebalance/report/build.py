@@ -1,5 +1,5 @@
 """Stage: render one result table from the aggregated result files and write its Markdown,
-CSV and LaTeX files (each atomically, through timebalance.io)."""
+CSV, LaTeX and HTML files (each atomically, through timebalance.io)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,15 @@ from timebalance import io
 from timebalance.report.render import render_table
 
 
-def load_results(paths: Mapping[tuple, str | Path]) -> dict[tuple, dict]:
-    """Read aggregated result JSONs; errors name the file and what to do."""
+def load_results(
+    paths: Mapping[tuple, str | Path], *, missing_ok: bool = False
+) -> dict[tuple, dict]:
+    """Read aggregated result JSONs; errors name the file and what to do. With `missing_ok`
+    a result file that does not exist is left out (its table cell shows 'not run')."""
     out = {}
     for key, path in paths.items():
+        if missing_ok and not Path(path).exists():
+            continue
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError as err:
@@ -41,11 +46,14 @@ def write_table(
     out_csv: str | Path,
     out_tex: str | Path,
     metric: str = "top1",
+    out_html: str | Path | None = None,
 ) -> None:
-    """Render, then write the three files, each atomically (temp file + os.replace)."""
+    """Render, then write the files (Markdown, CSV, LaTeX and, if asked, HTML), each
+    atomically (temp file + os.replace)."""
     texts = render_table(name, cells, results, metric=metric)
-    for key, path in (("md", out_md), ("csv", out_csv), ("tex", out_tex)):
-        io.write_text(texts[key], path)
+    for key, path in (("md", out_md), ("csv", out_csv), ("tex", out_tex), ("html", out_html)):
+        if path is not None:
+            io.write_text(texts[key], path)
 
 
 def write_table_from_files(
@@ -56,7 +64,11 @@ def write_table_from_files(
     out_md: str | Path,
     out_csv: str | Path,
     out_tex: str | Path,
+    out_html: str | Path | None = None,
     metric: str = "top1",
+    missing_ok: bool = False,
 ) -> None:
-    """`files` maps (dataset, budget, result_key) to an aggregated result JSON."""
-    write_table(name, cells, load_results(files), out_md, out_csv, out_tex, metric=metric)
+    """`files` maps (dataset, budget, result_key) to an aggregated result JSON; with
+    `missing_ok`, results not built yet are rendered as 'not run'."""
+    results = load_results(files, missing_ok=missing_ok)
+    write_table(name, cells, results, out_md, out_csv, out_tex, metric=metric, out_html=out_html)

@@ -24,7 +24,10 @@ from timebalance.report.specs import (
 
 DATASET_NAMES = {"ucf101": "UCF101", "hmdb51": "HMDB51", "kinetics400": "Kinetics400"}
 MISSING = "–"
-CSV_COLUMNS = ("table", "row", "dataset", "budget", "metric", "mean", "std", "n_seeds", "paper")
+NOT_RUN = "not run"  # a measured row's cell whose result does not exist yet
+CSV_COLUMNS = (
+    "table", "row", "dataset", "budget", "metric", "mean", "std", "n_seeds", "paper", "status",
+)  # fmt: skip
 
 
 @dataclass
@@ -35,6 +38,7 @@ class _Cell:
     paper: float | None = None
     paper_text: str = MISSING
     ours_text: str = ""
+    status: str = "reference"  # reference (paper only) | measured | not run
 
 
 def _stats(key: tuple[str, str, str], result: Mapping, metric: str) -> tuple[float, float, int]:
@@ -80,17 +84,23 @@ def _layout(name, cells, results, metric):
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     spec, cells = table_spec(name), check_cells(cells)
-    missing = [k for k in required_results(name, cells) if k not in results]
-    if missing:
-        raise ValueError(f"table {name}: no result for " + ", ".join("/".join(k) for k in missing))
+    known = set(required_results(name, cells))
+    if extra := [k for k in results if tuple(k) not in known]:
+        raise ValueError(f"table {name}: results given for cells it does not show: {extra[:3]}")
     grid, setups, sources, ns = [], set(), {}, set()
+    not_run = 0
     for row in spec.rows:
         line = []
         for ds, b in cells:
             cell = _Cell()
             if row.result_key is None:
                 bb = next(iter(row.paper), None)
+            elif (ds, b, row.result_key) not in results:
+                cell.status, cell.ours_text = NOT_RUN, NOT_RUN
+                not_run += 1
+                bb = _paper_backbone(row, spec, None)
             else:
+                cell.status = "measured"
                 result = results[ds, b, row.result_key]
                 cell.mean, std, cell.n = _stats((ds, b, row.result_key), result, metric)
                 cell.std = std if cell.n > 1 else None
@@ -112,21 +122,26 @@ def _layout(name, cells, results, metric):
     for _row_spec, line in grid:
         for cell in line:
             if cell.n is not None:
-                cell.ours_text = f"{cell.mean:.2f}" + (
-                    f" ± {cell.std:.2f}" if cell.std is not None else " (n=1)"
-                )
-                if len(ns) > 1 and cell.n > 1:
-                    cell.ours_text += f" (n={cell.n})"
-    return spec, cells, grid, _notes(spec, cells, metric, ns, setups, sources)
+                std = f" ± {cell.std:.2f}" if cell.std is not None else ""
+                cell.ours_text = f"{cell.mean:.2f}{std} (n={cell.n})"
+    notes = _notes(spec, cells, metric, ns, setups, sources)
+    if not_run:
+        notes.insert(
+            1,
+            f"'{NOT_RUN}': {not_run} measured cell(s) have no result file yet; the row is kept "
+            "and fills in once its result is built (`snakemake results/<dataset>_<budget>/"
+            "<result>.json`).",
+        )
+    return spec, cells, grid, notes
 
 
 def _notes(spec, cells, metric, ns, setups, sources) -> list[str]:
     seeds = ", ".join(str(n) for n in sorted(ns))
     notes = [
-        f"Ours: {METRICS[metric]} (%) on the test split, mean ± sample std over {seeds} "
-        "seed(s); a single seed shows '(n=1)' and no std."
+        f"Ours: {METRICS[metric]} (%) on the test split, mean ± sample std over the seeds; "
+        f"(n=k) is the number of seeds of the cell ({seeds} here); one seed has no std."
         if ns
-        else "No measured rows: paper numbers only.",
+        else "No measured cell: paper numbers only.",
         "Paper: top-1 accuracy (%) as reported (average of three runs); "
         f"'{MISSING}' where the paper has no number.",
     ]
@@ -203,6 +218,7 @@ def _csv(name, cells, grid, metric) -> str:
                     b,
                     metric,
                     *("" if v is None else repr(v) for v in (c.mean, c.std, c.n, c.paper)),
+                    c.status,
                 ]
             )
     return buf.getvalue()
@@ -259,17 +275,52 @@ def _latex(name, spec, cells, grid, notes) -> str:
     return "\n".join([*lines, r"\end{table}"]) + "\n"
 
 
+_HTML_STYLE = (
+    "body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:2px 6px}td.num{text-align:right}"
+    "td.notrun{color:#b00;font-style:italic}tr.reference td{color:#666}"
+)
+
+
+def _html(spec, cells, grid, notes) -> str:
+    from html import escape
+
+    heads = [f"<th>{escape(_header(*c))} {side}</th>" for c in cells for side in ("ours", "paper")]
+    lines = [
+        "<!DOCTYPE html>",
+        f'<html><head><meta charset="utf-8"><title>{escape(spec.title)}</title>',
+        f"<style>{_HTML_STYLE}</style></head><body>",
+        f"<h2>{escape(spec.title)}</h2>",
+        f"<p>{escape(spec.caption)}</p>",
+        "<table>",
+        "<thead><tr><th>Method</th>" + "".join(heads) + "</tr></thead>",
+        "<tbody>",
+    ]
+    for row, line in grid:
+        tds = []
+        for c in line:
+            ours_class = "notrun" if c.status == NOT_RUN else "num"
+            tds.append(f'<td class="{ours_class}">{escape(c.ours_text)}</td>')
+            tds.append(f'<td class="num">{escape(c.paper_text)}</td>')
+        kind = "reference" if row.result_key is None else "measured"
+        lines.append(f'<tr class="{kind}"><td>{escape(row.label)}</td>' + "".join(tds) + "</tr>")
+    lines += ["</tbody></table>", "<ul>", *(f"<li>{escape(n)}</li>" for n in notes), "</ul>"]
+    return "\n".join([*lines, "</body></html>"]) + "\n"
+
+
 def render_table(
     name: str,
     cells: Iterable[Sequence[str]],
     results: Mapping[tuple[str, str, str], Mapping],
     metric: str = "top1",
 ) -> dict[str, str]:
-    """{"md", "csv", "tex"} texts of one table. `results` maps (dataset, budget, result_key)
-    to an aggregated result (see `required_results`); metrics are percentages."""
+    """{"md", "csv", "tex", "html"} texts of one table. `results` maps (dataset, budget,
+    result_key) to an aggregated result (see `required_results`); metrics are percentages. A
+    measured cell without a result is rendered as 'not run' (the row is never dropped)."""
     spec, cells, grid, notes = _layout(name, cells, results, metric)
     return {
         "md": _markdown(spec, cells, grid, notes),
         "csv": _csv(name, cells, grid, metric),
         "tex": _latex(name, spec, cells, grid, notes),
+        "html": _html(spec, cells, grid, notes),
     }

@@ -1,4 +1,5 @@
-"""Print a short summary of the finished results: `python -m timebalance.report.summary`."""
+"""The end of `make demo`: the headline table, the aggregated results, and where the report,
+figures and TensorBoard logs are: `python -m timebalance.report.summary [results]`."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+HEADLINE = "table1"  # the paper's main comparison
+
 
 def summarize(results: Path) -> list[str]:
+    """One line per aggregated result (<cell>/<key>.json): top-1, mean class accuracy."""
     lines = []
     for path in sorted(results.glob("*_*/*.json")):
         data = json.loads(path.read_text())
@@ -23,12 +27,39 @@ def summarize(results: Path) -> list[str]:
     return lines
 
 
+def where(results: Path) -> list[str]:
+    """Paths of the report, the figures, the other tables and the TensorBoard logs (or what
+    to run when one is missing)."""
+    report = results / "report.html"
+    figures = sorted((results / "figures").rglob("*.png"))
+    tables = sorted((results / "tables").glob("*.md"))
+    tensorboard = results / "tensorboard"
+    return [
+        f"Report:      {report}"
+        + ("  (open it in a browser)" if report.exists() else "  (not built: make report)"),
+        f"Figures:     {results / 'figures'}/ ({len(figures)} PNG, each with a PDF)"
+        if figures
+        else "Figures:     none yet (snakemake figures)",
+        *(f"             {f}" for f in figures),
+        "Tables:      "
+        + (", ".join(map(str, tables)) if tables else "none yet")
+        + " (.csv .tex .html)",
+        f"TensorBoard: {tensorboard}/  (tensorboard --logdir {tensorboard})"
+        if tensorboard.is_dir()
+        else f"TensorBoard: no event files under {tensorboard}/ yet",
+        "Commands:    source .venv/bin/activate  (puts snakemake and tensorboard on PATH)",
+    ]
+
+
 def main(argv: list[str]) -> int:
     root = Path(argv[1] if len(argv) > 1 else "results")
+    headline = root / "tables" / f"{HEADLINE}.md"
+    if headline.exists():
+        print(f"\n{headline}:\n\n{headline.read_text(encoding='utf-8')}")
     lines = summarize(root)
     print("\n".join(lines) if lines else f"no aggregated result under {root}/ yet")
-    for table in sorted((root / "tables").glob("*.md")):
-        print(f"\n{table}:\n{table.read_text()}")
+    print()
+    print("\n".join(where(root)))
     return 0
 
 

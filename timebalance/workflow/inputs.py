@@ -342,3 +342,126 @@ def claims_inputs(config: dict, wildcards) -> dict:
 def claims_catalogue(config: dict, wildcards) -> str | None:
     ds = C.dataset(config, wildcards.dataset)
     return f"{ds['root']}/synthetic.json" if "synthetic" in ds else None
+
+
+# --- figures --------------------------------------------------------------------------
+def figure_targets(config: dict, *, with_init: bool = True) -> list[str]:
+    """Every figure of every generated (synthetic) dataset and budget. The Fig. 5 analogue
+    (`with_init`) trains three more students per seed, so `demo` leaves it out."""
+    out: list[str] = []
+    for name, ds in config["datasets"].items():
+        if "synthetic" not in ds:
+            continue
+        for fig in (P.FIG_SIMILARITY, P.FIG_SCORES, P.FIG_PRETRAIN_CURVES):
+            out += [p.format(dataset=name) for p in fig.values()]
+        for budget in ds["budgets"]:
+            figs = [P.FIG_TEACHERS, *([P.FIG_INIT] if with_init else [])]
+            cell = {"dataset": name, "budget": budget}
+            out += [p.format(**cell) for fig in figs for p in fig.values()]
+            out += [
+                p.format(**cell, stage=stage)
+                for stage in P.CURVE_STAGE.split("|")
+                for p in P.FIG_CURVES.values()
+            ]
+    return out
+
+
+def dataset_catalogue(config: dict, wildcards) -> dict[str, str]:
+    """A generated dataset's folder (its synthetic.json says which classes are periodic)."""
+    ds = C.dataset(config, wildcards.dataset)
+    return {"root": ds["root"]} if "synthetic" in ds else {}
+
+
+def default_scores(config: dict, wildcards) -> str:
+    return P.scores(wildcards.dataset, C.default_teachers(config))
+
+
+def fig_teacher_inputs(config: dict, wildcards) -> dict[str, str]:
+    """The aggregated results of the two default teachers (and the catalogue's folder)."""
+    w = wildcards
+    return {
+        kind: P.RESULT.format(dataset=w.dataset, budget=w.budget, key=f"teacher_{kind}")
+        for kind in P.TEACHER_KINDS
+    } | dataset_catalogue(config, wildcards)
+
+
+def fig_init_results(config: dict, wildcards) -> dict[str, str]:
+    """Result key -> aggregated result of every measured row of the `fig5_init` table."""
+    from timebalance.report.specs import required_results
+
+    cell = (wildcards.dataset, wildcards.budget)
+    return {
+        key: P.RESULT.format(dataset=ds, budget=b, key=key)
+        for ds, b, key in required_results("fig5_init", [cell])
+    }
+
+
+def fig_similarity_inputs(config: dict, wildcards) -> dict[str, str]:
+    """The default teachers' pretrained checkpoints, their score cache, the manifest."""
+    t1, t2 = C.default_teachers(config)
+    return {
+        "manifest": manifest(config, wildcards),
+        "invariant": P.teacher_ssl_weights(wildcards.dataset, t1),
+        "distinctive": P.teacher_ssl_weights(wildcards.dataset, t2),
+        "scores": default_scores(config, wildcards),
+        "classes": P.CLASSES.format(dataset=wildcards.dataset),
+    }
+
+
+def fig_scores_inputs(config: dict, wildcards) -> dict[str, str]:
+    return {
+        "scores": default_scores(config, wildcards),
+        "classes": P.CLASSES.format(dataset=wildcards.dataset),
+        **dataset_catalogue(config, wildcards),
+    }
+
+
+def pretrain_curve_runs(config: dict, wildcards) -> dict[str, str]:
+    """Run name -> pretrained checkpoint: the default teachers and the student's TCLR
+    initialisation (their metrics files lie beside, under results/metrics/)."""
+    runs = {t: P.teacher_ssl_weights(wildcards.dataset, t) for t in C.default_teachers(config)}
+    init = C.init_checkpoint(config, wildcards.dataset, "ssl_init")
+    runs[init.rsplit("/", 1)[-1].removesuffix(".pt")] = init
+    return runs
+
+
+def cell_curve_runs(config: dict, wildcards) -> dict[str, str]:
+    """Run name -> weights of every seed's run of a training stage of one cell: the two
+    default teachers (finetune) or the TimeBalance student (student)."""
+    w = wildcards
+    runs = (
+        [f"teachers/{t}" for t in C.default_teachers(config)]
+        if w.stage == "finetune"
+        else ["student"]
+    )
+    return {
+        f"{run.removeprefix('teachers/')} seed{seed}": P.RUN_WEIGHTS.format(
+            dataset=w.dataset, budget=w.budget, seed=seed, run=run
+        )
+        for run in runs
+        for seed in config["seeds"]
+    }
+
+
+def curve_metrics(runs_of, config: dict, wildcards) -> dict[str, str]:
+    """Run name -> metrics .jsonl the training job wrote beside its output."""
+    runs = runs_of(config, wildcards)
+    return {name: P.mirror("metrics", weights, ".jsonl") for name, weights in runs.items()}
+
+
+def curve_weights(runs_of, config: dict, wildcards) -> list[str]:
+    """The outputs of the runs whose curves a figure plots (its inputs)."""
+    return list(runs_of(config, wildcards).values())
+
+
+def curve_title(config: dict, wildcards) -> str:
+    w = wildcards
+    if stage := getattr(w, "stage", None):
+        return f"{stage} on {w.dataset} {w.budget}"
+    return f"self-supervised pretraining on {w.dataset}"
+
+
+# --- the report -----------------------------------------------------------------------
+def run_times_inputs(config: dict, wildcards) -> list[str]:
+    """The demo's results and cheap figures: the run-time summary comes after their jobs."""
+    return demo_targets(config) + figure_targets(config, with_init=False)

@@ -35,6 +35,7 @@ RESULT_KEY = (
 )
 GRID = r"[a-z0-9_]+"
 TABLE = r"table[1-7]|fig5_init"
+CURVE_STAGE = r"finetune|student"  # training stages of a cell with learning-curve figures
 DEVICE = r"auto|cpu|cuda(:[0-9]+)?"
 
 # Wildcard name -> grammar, for every wildcard of every rule (`wildcard_constraints`).
@@ -54,6 +55,7 @@ CONSTRAINTS = {
     "key": RESULT_KEY,
     "grid": GRID,
     "table": TABLE,
+    "stage": CURVE_STAGE,
 }
 
 
@@ -82,8 +84,28 @@ MODEL_WEIGHTS = RUN_WEIGHTS.replace("{run}", "{model}")
 RESULT = f"{R}/{{dataset}}_{{budget}}/{{key}}.json"  # mean and std over the seeds
 # The papers' claims over the seeds of one cell (paired comparisons, score separation).
 CLAIMS = {ext: f"{R}/{{dataset}}_{{budget}}/claims.{ext}" for ext in ("json", "md")}
-TABLE_FILES = {ext: f"{R}/tables/{{grid}}/{{table}}.{ext}" for ext in ("md", "csv", "tex")}
-DEFAULT_TABLE_FILES = {ext: f"{R}/tables/{{table}}.{ext}" for ext in ("md", "csv", "tex")}
+TABLE_EXTS = ("md", "csv", "tex", "html")  # html: the table as the HTML report shows it
+TABLE_FILES = {ext: f"{R}/tables/{{grid}}/{{table}}.{ext}" for ext in TABLE_EXTS}
+DEFAULT_TABLE_FILES = {ext: f"{R}/tables/{{table}}.{ext}" for ext in TABLE_EXTS}
+# Figures, each as PNG and PDF: per dataset (pretraining, the score cache) and per cell.
+FIGURE_EXTS = ("png", "pdf")
+FIGURES = f"{R}/figures"
+
+
+def _figure(folder: str, name: str) -> dict[str, str]:
+    return {ext: f"{FIGURES}/{folder}/{name}.{ext}" for ext in FIGURE_EXTS}
+
+
+FIG_SIMILARITY = _figure("{dataset}", "fig4_similarity")  # C_I, C_D of extreme-s videos
+FIG_SCORES = _figure("{dataset}", "score_distribution")  # s per class and per kind
+FIG_PRETRAIN_CURVES = _figure("{dataset}", "curves_pretrain")
+FIG_TEACHERS = _figure("{dataset}_{budget}", "fig1_teachers")  # per-class difference
+FIG_INIT = _figure("{dataset}_{budget}", "fig5_init")  # student initialisations
+FIG_CURVES = _figure("{dataset}_{budget}", "curves_{stage}")  # finetune | student
+# The HTML report (snakemake --report) and the run times it shows.
+REPORT = f"{R}/report.html"
+BENCHMARKS = f"{R}/benchmarks"  # benchmark_path() files, one folder per rule
+RUN_TIMES = {ext: f"{BENCHMARKS}/run_times.{ext}" for ext in ("csv", "html")}
 
 
 def fill(pattern: str, **values: object) -> str:
