@@ -4,17 +4,15 @@
 from functools import partial
 from pathlib import Path
 
-from snakemake.utils import validate
-
 from timebalance.workflow import code_deps
 from timebalance.workflow import config as C
 from timebalance.workflow import inputs as F
 from timebalance.workflow import paths as P
 from timebalance.workflow import resources as R
 
-C.coerce_command_line(config)
-validate(config, schema="config.schema.yaml")  # also fills in the schema's defaults
-C.check_config(config)
+# Command-line types fixed, schema validated (its defaults filled in), cross-key checks; a
+# schema error is reported as the key, the value and what is allowed.
+C.validate(config, Path(workflow.basedir) / "rules" / "config.schema.yaml")
 
 
 wildcard_constraints:
@@ -39,3 +37,17 @@ def bind(function, *args):
     """A function of timebalance.workflow.inputs with this run's config bound, so that
     Snakemake calls it with the job's wildcards."""
     return partial(function, *args, config)
+
+
+rule misspelt_budget:
+    # Never runs: it matches only a requested results/<dataset>_<budget>/... path whose
+    # budget is misspelt, and its input function raises the budget parser's message
+    # (Snakemake alone would say "No rule to produce" it).
+    input:
+        bind(F.misspelt_budget),
+    output:
+        P.MISSPELT_BUDGET_TARGET,
+    log:
+        P.log_path("misspelt_budget", P.MISSPELT_BUDGET_TARGET),
+    run:
+        raise ValueError("unreachable: the input function rejects every budget it sees")

@@ -174,7 +174,8 @@ def make_splits(
         labeled_list: optional text file of video paths or ids, one per line.
 
     Raises:
-        ValueError: bad budget/seed/fraction, or a class too small for the budget.
+        ValueError: bad budget/seed/fraction, a class too small for the budget, or lists
+            with no unlabeled video, or no val video while ``val_fraction > 0``.
         LabeledListError: a line of ``labeled_list`` names no usable training video.
     """
     parsed = parse_budget(budget)
@@ -224,6 +225,7 @@ def make_splits(
             | {"labeled": len(lab), "unlabeled": len(unl)}
         )
     lists = {k: _concat(v, train.iloc[:0]) for k, v in picks.items()} | {"test": _frame(test)}
+    _check_nonempty(lists, budget=budget, val_fraction=val_fraction, n_train=len(train))
     out = SplitLists({k: lists[k] for k in LIST_NAMES})
     out.info = info | {
         "val_fraction": float(val_fraction),
@@ -232,6 +234,27 @@ def make_splits(
         "classes_without_training_videos": [c["class_name"] for c in per_class if not c["train"]],
     }
     return out
+
+
+def _check_nonempty(
+    lists: dict[str, pd.DataFrame], *, budget: str, val_fraction: float, n_train: int
+) -> None:
+    """Every training list must hold videos: the student distils on the unlabeled list and
+    model selection needs the val list (an empty one would fail a training job later)."""
+    counts = ", ".join(f"{len(lists[k])} {k}" for k in ("labeled", "unlabeled", "val"))
+    if n_train == 0:
+        raise ValueError("the manifest lists no usable training video; see its status column")
+    if lists["unlabeled"].empty:
+        raise ValueError(
+            f"budget {budget} leaves no unlabeled training video ({counts} of {n_train}); "
+            "lower the budget or splits.val_fraction"
+        )
+    if lists["val"].empty and val_fraction > 0:
+        raise ValueError(
+            f"val_fraction {val_fraction} holds out no validation video ({counts} of "
+            f"{n_train}; a class needs >= 3 training videos to give one); raise "
+            "splits.val_fraction"
+        )
 
 
 class LabeledListError(ValueError):

@@ -9,19 +9,104 @@ config (tests validate theirs the same way). Pure functions of the config, no I/
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from timebalance.workflow import paths as P
+
+_INTEGER = re.compile(r"\s*[0-9]+\s*")
+
+
+class ConfigError(ValueError):
+    """A config value the workflow cannot run with; the message names the key and the fix."""
 
 
 def coerce_command_line(config: dict) -> dict:
     """Fix the types `--config` gives before validation: `--config 'seeds=[0,1]'` reaches
-    the config as the strings ['0', '1']; integer-like seeds become integers."""
+    the config as the strings ['0', '1'] and `--config seeds=3` as the number 3; integer-like
+    seeds become a list of integers."""
     seeds = config.get("seeds")
+    if (
+        isinstance(seeds, int | str)
+        and not isinstance(seeds, bool)
+        and _INTEGER.fullmatch(str(seeds))
+    ):
+        seeds = [seeds]
     if isinstance(seeds, list):
         config["seeds"] = [
-            int(s) if isinstance(s, str) and re.fullmatch(r"\s*[0-9]+\s*", s) else s for s in seeds
+            int(s) if isinstance(s, str) and _INTEGER.fullmatch(s) else s for s in seeds
         ]
     return config
+
+
+def validate(config: dict, schema: str | Path) -> dict:
+    """What the workflow does with its config at start: fix command-line types, validate
+    against the schema (Snakemake's validate, which also fills in the schema's defaults), run
+    the cross-key checks. A schema error is re-raised as a short ConfigError: the key, the
+    value and what is allowed (Snakemake's own message appends the whole sub-schema)."""
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate as schema_validate
+
+    coerce_command_line(config)
+    try:
+        schema_validate(config, str(Path(schema).absolute()))
+    except WorkflowError as err:
+        cause = err.__cause__ or err.__context__  # raised while handling the schema error
+        if not isinstance(cause, jsonschema.ValidationError):
+            raise
+        raise ConfigError(schema_message(cause)) from None
+    check_config(config)
+    return config
+
+
+def _key(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f"{'.' if out else ''}{part}"
+    return out or "(the top level)"
+
+
+def schema_message(error) -> str:
+    """One schema violation (a jsonschema.ValidationError) as the key, the value and what
+    the schema allows there."""
+    key = _key(error.absolute_path)
+    sub = error.schema if isinstance(error.schema, dict) else {}
+    kind, rule = error.validator, error.validator_value
+    if kind == "additionalProperties":
+        allowed = sorted(sub.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        where = f"{key}: " if error.absolute_path else ""
+        return (
+            f"config: {where}unknown key(s) {', '.join(map(repr, unknown))}"
+            + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+            + ". Fix the spelling in config.yaml or --config."
+        )
+    if kind == "required":
+        return f"config: {key}: {error.message}; add it to config.yaml."
+    value = repr(error.instance)
+    if len(value) > 120:
+        value = value[:117] + "..."
+    if kind == "enum":
+        allowed = "one of " + ", ".join(map(repr, rule))
+    elif kind == "pattern":
+        allowed = f"text matching {rule}"
+    elif kind == "type":
+        allowed = f"of type {rule if isinstance(rule, str) else ' or '.join(rule)}"
+    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        sign = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">"}.get(kind, "<")
+        allowed = f"a number {sign} {rule}"
+    else:
+        allowed = ""
+    if kind == "pattern" and rule == P.anchored(P.BUDGET):
+        from timebalance.data.splits import parse_budget
+
+        try:
+            parse_budget(error.instance)
+        except ValueError as err:
+            return f"config: {key}: {err}."
+    what = f" ({sub['description']})" if sub.get("description") else ""
+    why = f"it must be {allowed}" if allowed else error.message
+    return f"config: {key} = {value} is not allowed{what}: {why}."
 
 
 def _entry(config: dict, section: str, name: str, problem: str) -> dict:
@@ -121,6 +206,7 @@ def student_variant(config: dict, model: str) -> dict:
             )
         base.update(config["variants"][name])
     kinds = [P.parse_teacher(t)[0] for t in base["teachers"]]
+    _check_variant(config, model, base)
     if len(base["teachers"]) == 1:
         base["weighting"] = "single"
     if base["weighting"] == "tstr" and len(kinds) == 2 and kinds != list(P.TEACHER_KINDS):
@@ -141,6 +227,89 @@ def student_variant(config: dict, model: str) -> dict:
         }
     )
     return base
+
+
+def _check_variant(config: dict, model: str, spec: dict) -> None:
+    """Settings of a student variant that contradict each other (each would fail or be
+    ignored only when the variant's job runs, after its teachers are trained)."""
+    name = model.removeprefix("variants/")
+    own = config["variants"].get(name, {}) if model != "student" else {}
+    key = f"variants.{name}" if model != "student" else "student"
+    teachers, weighting = spec["teachers"], spec["weighting"]
+    if len(set(teachers)) < len(teachers):
+        raise ConfigError(
+            f"config: {key}.teachers names the same teacher twice ({teachers}); name two "
+            "different teachers, or one with weighting: single"
+        )
+    if weighting == "single" and len(teachers) != 1:
+        raise ConfigError(
+            f"config: {key}: weighting 'single' distils from one teacher, but teachers lists "
+            f"{len(teachers)} ({teachers}); keep one teacher, or use weighting: average or tstr"
+        )
+    if len(teachers) == 1 and "weighting" in own and weighting != "single":
+        raise ConfigError(
+            f"config: {key}: weighting {weighting!r} mixes two teachers, but teachers lists "
+            f"one ({teachers}); use weighting: single or add a second teacher"
+        )
+    if not teachers:
+        ignored = [k for k in ("weighting", "distill", "score_normalisation") if k in own]
+        if ignored:
+            raise ConfigError(
+                f"config: {key}: {', '.join(ignored)} set, but teachers is [] (labels only: "
+                "nothing is distilled); remove them or name the teachers"
+            )
+    if spec["score_normalisation"] != "none" and (len(teachers) != 2 or weighting != "tstr"):
+        raise ConfigError(
+            f"config: {key}: score_normalisation {spec['score_normalisation']!r} rescales the "
+            "TSTR score s, which only weighting: tstr with two teachers uses; remove it or use "
+            "weighting: tstr"
+        )
+
+
+def check_budget(config: dict, name: str, budget: str, where: str) -> None:
+    """Whether `budget` can split dataset `name` into labeled, unlabeled and validation
+    videos, as far as the config tells: a percentage plus splits.val_fraction below 100%
+    and, for a generated dataset (whose class sizes the config fixes), the counts
+    make_splits will draw. make_splits checks real datasets with their real counts.
+
+    Raises:
+        ConfigError: starting with `where` (the config key or the target), saying the fix.
+    """
+    from timebalance.data.splits import labeled_count, parse_budget, val_count
+
+    try:
+        parsed = parse_budget(budget)
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    if f"{name}_{budget}" in config["splits"]["labeled_lists"]:
+        return  # an external list picks the labeled videos
+    val_fraction = config["splits"]["val_fraction"]
+    if parsed.kind == "pct" and float(parsed.value) / 100 + val_fraction >= 1:
+        raise ConfigError(
+            f"{where}: budget {budget} labels {parsed.value}% of each class's training "
+            f"videos and splits.val_fraction holds out {val_fraction:.0%}, so no video is left "
+            f"unlabeled for the student; use a budget below {100 * (1 - val_fraction):g}pct "
+            "or lower splits.val_fraction"
+        )
+    syn = dataset(config, name).get("synthetic") or {}
+    if not {"n_groups", "n_test_groups", "clips_per_group"} <= set(syn):
+        return
+    n = (syn["n_groups"] - syn["n_test_groups"]) * syn["clips_per_group"]
+    n_val, n_lab = val_count(val_fraction, n), labeled_count(parsed, n)
+    problem = None
+    if n_val == 0:
+        problem = f"splits.val_fraction {val_fraction} holds out no validation video"
+    elif n_lab + n_val >= n:
+        problem = (
+            f"budget {budget} labels {n_lab} and validation holds out {n_val}, leaving "
+            f"{max(0, n - n_lab - n_val)} unlabeled"
+        )
+    if problem:
+        raise ConfigError(
+            f"{where}: the generated dataset {name!r} has {n} training videos per class "
+            f"((n_groups - n_test_groups) x clips_per_group): {problem}; lower the budget, "
+            f"change splits.val_fraction or enlarge datasets.{name}.synthetic"
+        )
 
 
 def init_checkpoint(config: dict, ds: str, init: str) -> str | None:
@@ -174,6 +343,18 @@ def check_config(config: dict) -> None:
                 f"config: datasets.{name}.crop_scale must be [low, high] with low <= high "
                 f"(got {[low, high]})"
             )
+        _check_options(name, ds)
+        for i, budget in enumerate(ds["budgets"]):
+            check_budget(config, name, budget, f"config: datasets.{name}.budgets[{i}]")
+    for key in config["splits"]["labeled_lists"]:
+        m = re.fullmatch(f"({P.DATASET})_(.+)", key)
+        if not m or m.group(1) not in config["datasets"]:
+            raise ConfigError(
+                f"config: splits.labeled_lists.{key}: keys are <dataset>_<budget> of a dataset "
+                f"under `datasets` ({sorted(config['datasets'])}); fix the key"
+            )
+        check_budget(config, m.group(1), m.group(2), f"config: splits.labeled_lists.{key}")
+    student_variant(config, "student")
     for name in config["variants"]:
         student_variant(config, f"variants/{name}")
     grids = config["tables"]["grids"]
@@ -184,9 +365,23 @@ def check_config(config: dict) -> None:
         )
     for grid, tables in grids.items():
         for table, cells in tables.items():
-            for ds, _ in cells:
+            for ds, budget in cells:
                 if ds not in config["datasets"]:
                     raise ValueError(
                         f"config: tables.grids.{grid}.{table} names dataset {ds!r}, "
                         "which is not under `datasets`"
                     )
+                check_budget(config, ds, budget, f"config: tables.grids.{grid}.{table}")
+
+
+def _check_options(name: str, ds: dict) -> None:
+    """Format options the dataset's adapter does not know (caught here for every configured
+    dataset, not only when a target needs its index)."""
+    from timebalance.data.index import OPTIONS
+
+    unknown = sorted(set(ds["options"]) - set(OPTIONS[ds["format"]]))
+    if unknown:
+        raise ConfigError(
+            f"config: datasets.{name}.options: unknown option(s) {', '.join(map(repr, unknown))} "
+            f"for format {ds['format']!r}; allowed: {', '.join(OPTIONS[ds['format']]) or 'none'}"
+        )

@@ -8,6 +8,7 @@ The settings dicts keep the key names the stage functions take."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from timebalance.workflow import config as C
 from timebalance.workflow import paths as P
@@ -61,6 +62,11 @@ def index_inputs(config: dict, wildcards) -> dict:
     ds = C.dataset(config, wildcards.dataset)
     if "synthetic" in ds:
         return {"root": ds["root"]}
+    if not Path(ds["root"]).is_dir():
+        raise C.ConfigError(
+            f"config: datasets.{wildcards.dataset}.root {ds['root']!r} is not a directory; set "
+            f"it to the folder holding the {ds['format']} videos and annotation files"
+        )
     from timebalance.data.index import annotation_files  # pandas: only for real datasets
 
     files = annotation_files(ds["format"], ds["root"], ds["split"], ds["options"])
@@ -103,11 +109,32 @@ def labeled_list(config: dict, wildcards) -> str | None:
 
 
 def splits_inputs(config: dict, wildcards) -> dict:
-    """The frame manifest, and an external labeled list (editing it redraws the splits)."""
+    """The frame manifest, and an external labeled list (editing it redraws the splits).
+    The budget of the requested split is checked first (as the config's budgets are), so a
+    target of budget 0pct fails before any job runs."""
+    w = wildcards
+    where = f"requested target {P.R}/{w.dataset}_{w.budget}/... (budget {w.budget!r})"
+    C.check_budget(config, w.dataset, w.budget, where)
     inputs = {"manifest": manifest(config, wildcards)}
     if listed := labeled_list(config, wildcards):
         inputs["labeled_list"] = listed
     return inputs
+
+
+def misspelt_budget(config: dict, wildcards) -> list[str]:
+    """Input function of the rule that matches only P.MISSPELT_BUDGET_TARGET, a requested
+    path whose budget part is not a label budget: raise the budget parser's message."""
+    from timebalance.data.splits import parse_budget
+
+    w = wildcards
+    target = P.MISSPELT_BUDGET_TARGET.format(
+        **{k: getattr(w, k) for k in ("dataset", "misspelt", "rest")}
+    )
+    try:
+        parse_budget(w.misspelt)
+    except ValueError as err:
+        raise C.ConfigError(f"requested target {target}: {err}") from None
+    raise C.ConfigError(f"requested target {target}: no rule makes this file")
 
 
 # --- pretraining and scores -----------------------------------------------------------

@@ -18,6 +18,8 @@ R = "results"
 DATASET = r"[a-z][a-z0-9]*"
 BUDGET = r"[0-9]+(\.[0-9]+)?pct|[0-9]+perclass"
 SEED = r"[0-9]+"
+# Any folder name but a budget's, followed by "/" (MISSPELT_BUDGET_TARGET).
+MISSPELT_BUDGET = rf"(?!(?:{BUDGET})/)[^/]+"
 TEACHER_KINDS = ("invariant", "distinctive")  # in the order TSTR mixes them (eq. 7)
 TEACHER_KIND = "|".join(TEACHER_KINDS)
 PRETRAIN_KIND = rf"{TEACHER_KIND}|ssl_init"
@@ -55,6 +57,8 @@ CONSTRAINTS = {
     "key": RESULT_KEY,
     "grid": GRID,
     "table": TABLE,
+    "misspelt": MISSPELT_BUDGET,
+    "rest": r".+",
     "stage": CURVE_STAGE,
 }
 
@@ -82,6 +86,9 @@ RUN_METRICS = f"{R}/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.json"
 TEACHER_WEIGHTS = RUN_WEIGHTS.replace("{run}", "teachers/{teacher}")
 MODEL_WEIGHTS = RUN_WEIGHTS.replace("{run}", "{model}")
 RESULT = f"{R}/{{dataset}}_{{budget}}/{{key}}.json"  # mean and std over the seeds
+# A requested results/<dataset>_<x>/... path whose <x> is not a budget (its rule only reports
+# the misspelling).
+MISSPELT_BUDGET_TARGET = f"{R}/{{dataset}}_{{misspelt}}/{{rest}}"
 # The papers' claims over the seeds of one cell (paired comparisons, score separation).
 CLAIMS = {ext: f"{R}/{{dataset}}_{{budget}}/claims.{ext}" for ext in ("json", "md")}
 TABLE_EXTS = ("md", "csv", "tex", "html")  # html: the table as the HTML report shows it

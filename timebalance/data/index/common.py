@@ -7,7 +7,7 @@ import csv
 import posixpath
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 SUBSETS = ("train", "test")
 
@@ -23,6 +23,7 @@ class Rows:
     def __init__(self) -> None:
         self.rows: list[tuple[str, int, str, str]] = []
         self.origin: dict[str, str] = {}
+        self.by_id: dict[str, str] = {}  # video id (path minus extension) -> video
 
     def add(self, video: str, label: int, class_name: str, subset: str, where: str) -> None:
         if video in self.origin:
@@ -30,8 +31,24 @@ class Rows:
                 f"{where}: video {video!r} is already listed at {self.origin[video]}; "
                 "remove one of the two lines"
             )
+        # Frames are stored per video id, so two files that differ only in their extension
+        # would share a frame folder (and fail every extraction shard).
+        vid = video_id(video)
+        if (other := self.by_id.get(vid)) is not None:
+            raise AnnotationError(
+                f"{where}: video {video!r} and {other!r} (listed at {self.origin[other]}) "
+                f"differ only in their extension, and both would be extracted to frames "
+                f"folder {vid!r}; keep one of the two files (remove or rename the other)"
+            )
         self.origin[video] = where
+        self.by_id[vid] = video
         self.rows.append((video, label, class_name, subset))
+
+
+def video_id(video: str) -> str:
+    """A listed video's id: its path without the extension (the frames folder's name)."""
+    path = PurePosixPath(video)
+    return str(path.with_suffix("")) if path.suffix else video
 
 
 def shown(path: Path, root: Path) -> str:
