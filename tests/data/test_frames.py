@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 from pathlib import Path
@@ -279,3 +280,47 @@ def test_programmer_errors_raise(vids, tmp_path):
         extract_shard(
             _index(["a/x.avi", "a/x.mp4"]), tmp_path, tmp_path, 0, 1, short_side=None, fps=None
         )
+
+
+def _disk_fills_after(n_frames: int):
+    """A stand-in for ffmpeg that runs the real one, then keeps only the first ``n_frames``
+    frames and fails as ffmpeg does when the disk fills up (ENOSPC)."""
+    real = fr._ffmpeg
+
+    def ffmpeg(args):
+        proc = real(args)
+        out_dir = Path(args[-1].removeprefix("file:")).parent
+        for frame in sorted(out_dir.glob("*.jpg"))[n_frames:]:
+            frame.unlink()
+        message = b"[image2 @ 0x5581] Could not open file : No space left on device\n"
+        return type(proc)(args, 1, proc.stdout, proc.stderr + message)
+
+    return ffmpeg
+
+
+@pytest.mark.parametrize("written", [3, 0])
+def test_a_full_disk_fails_the_shard_instead_of_truncating(vids, tmp_path, monkeypatch, written):
+    """Frames cut short by ENOSPC are the disk's fault, not the video's: the shard fails with
+    an error naming the folder (a rerun redoes the video), nothing is recorded (issue 10)."""
+    index = _index(["C0/v_0.avi"])
+    root = tmp_path / "ds"
+    (root / "C0").mkdir(parents=True)
+    (root / "C0/v_0.avi").write_bytes(vids["long.avi"].read_bytes())
+    monkeypatch.setattr(fr, "_ffmpeg", _disk_fills_after(written))
+    with pytest.raises(OSError, match=r"no space left on the device while writing .*C0/v_0") as err:
+        extract_shard(index, root, tmp_path / "frames", 0, 1, short_side=None, fps=None)
+    assert err.value.errno == errno.ENOSPC
+    assert not (tmp_path / "frames" / "C0" / "v_0").exists()
+    assert not [p for p in (tmp_path / "frames" / "C0").iterdir()]  # no temp folder left
+
+
+def test_a_failed_frame_folder_write_fails_the_shard(vids, tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fr.io, "write_text", full)  # meta.json, the folder's last file
+    index = _index(["C0/v_0.avi"])
+    (tmp_path / "ds" / "C0").mkdir(parents=True)
+    (tmp_path / "ds" / "C0/v_0.avi").write_bytes(vids["long.avi"].read_bytes())
+    with pytest.raises(OSError, match=r"while writing .*C0/v_0"):
+        extract_shard(index, tmp_path / "ds", tmp_path / "frames", 0, 1, short_side=None, fps=None)

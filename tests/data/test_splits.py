@@ -274,3 +274,16 @@ def test_read_split_validates_columns_and_keeps_ids_as_text(tmp_path):
     bad.write_text("")
     with pytest.raises(ValueError, match=r"bad\.csv: empty"):
         read_split(bad)
+
+
+def test_lists_without_unlabeled_or_val_videos_are_refused_at_split_time():
+    """The config cannot know a real dataset's class sizes: the split step refuses lists a
+    training job would fail on, with the real counts (issue 10)."""
+    small = {"Archery": (4, 1), "Bowling": (4, 1)}  # 4 train videos: 1 val, 3 labeled at 75%
+    with pytest.raises(ValueError, match=r"budget 75pct leaves no unlabeled training video"):
+        make_splits(manifest_rows(small), budget="75pct", seed=0)
+    tiny = {"Archery": (2, 1), "Bowling": (2, 1)}  # < 3 training videos: no val per class
+    with pytest.raises(ValueError, match=r"val_fraction 0.1 holds out no validation video"):
+        make_splits(manifest_rows(tiny), budget="1perclass", seed=0)
+    splits = make_splits(manifest_rows(small), budget="50pct", seed=0)
+    assert [len(splits[k]) for k in ("labeled", "unlabeled", "val")] == [4, 2, 2]

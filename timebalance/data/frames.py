@@ -26,11 +26,14 @@ Status of a video (the manifest's ``status``; ``reason`` says why):
 * ``corrupt``: ffprobe/ffmpeg cannot open or decode it (no frame);
 * ``empty``: zero-byte file, no video stream, or no frame and no error;
 * ``missing``: no such file.
-Bad input never raises; only programmer errors (bad arguments, bad index) do.
+Bad input never raises; only programmer errors (bad arguments, bad index) and a full disk
+(ffmpeg's "No space left on device" / "Disk quota exceeded", or a failed write of the folder:
+an OSError naming the path, so the shard fails and a rerun redoes the video) do.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -65,6 +68,15 @@ _TRUNCATION_MARKERS = (
     "end of file",
     "unexpected eof",
 )
+
+
+# Lower-case stderr fragments of a failed write (ENOSPC, EDQUOT): the shard fails instead.
+_DISK_FULL = ("no space left on device", "disk quota exceeded")
+
+
+def _ffmpeg(args: list[str]) -> subprocess.CompletedProcess:
+    """Run one ffmpeg decode (its own function so tests can stand in for the frame writer)."""
+    return subprocess.run(args, capture_output=True, stdin=subprocess.DEVNULL, check=False)
 
 
 @cache
@@ -250,8 +262,13 @@ def _run_ffmpeg(path: Path, tmp: Path, stream, fmt, src_fps, size, fps, quality)
         .overwrite_output()
         .compile()
     )
-    proc = subprocess.run(args, capture_output=True, stdin=subprocess.DEVNULL, check=False)
+    proc = _ffmpeg(args)
     stderr = proc.stderr.decode(errors="replace")
+    full = [ln.strip() for ln in stderr.splitlines() if any(m in ln.lower() for m in _DISK_FULL)]
+    if full:
+        # The disk, not the video, failed: never record it as "truncated" or "corrupt". The
+        # shard fails (write_dir names the folder); rerun once there is space.
+        raise OSError(errno.ENOSPC, f"ffmpeg could not write the frames of {path}: {full[0]}")
     frames = sorted(p.name for p in tmp.glob("*.jpg"))
     n = len(frames)
     if n == 0:
