@@ -22,6 +22,7 @@ rule pretrain_teacher:
         frames_root=bind(F.frames_root),
         resume=P.mirror("resume", P.SSL, ".pt"),
         metrics=P.mirror("metrics", P.SSL, ".jsonl"),
+        tensorboard=P.tensorboard_dir("pretrain_teacher", P.SSL),
         runtime=bind(F.device_params),
         code=code("pretrain_teacher"),
     script:

@@ -25,6 +25,7 @@ rule finetune_teacher:
         frames_root=bind(F.frames_root),
         resume=P.mirror("resume", P.TEACHER_WEIGHTS, ".pt"),
         metrics=P.mirror("metrics", P.TEACHER_WEIGHTS, ".jsonl"),
+        tensorboard=P.tensorboard_dir("finetune_teacher", P.TEACHER_WEIGHTS),
         runtime=bind(F.device_params),
         code=code("finetune_teacher"),
     script:
@@ -52,6 +53,7 @@ rule train_student:
         frames_root=bind(F.frames_root),
         resume=P.mirror("resume", P.MODEL_WEIGHTS, ".pt"),
         metrics=P.mirror("metrics", P.MODEL_WEIGHTS, ".jsonl"),
+        tensorboard=P.tensorboard_dir("train_student", P.MODEL_WEIGHTS),
         runtime=bind(F.device_params),
         code=code("train_student"),
     script:

@@ -74,6 +74,12 @@ def test_values_are_checked_and_lists_become_tuples():
 
 def test_run_settings_of_a_job():
     job = SimpleNamespace(
-        params=SimpleNamespace(runtime={"device": "cpu"}, code="1.0+abc"), threads=3
+        params=SimpleNamespace(runtime={"device": "cpu"}, code="1.0+abc", tensorboard="tb/x"),
+        threads=3,
+        config={"log_every_steps": 7},
     )
-    assert RunSettings.of_job(job) == RunSettings(device="cpu", threads=3, code_version="1.0+abc")
+    assert RunSettings.of_job(job) == RunSettings(
+        device="cpu", threads=3, code_version="1.0+abc", log_every_steps=7, tensorboard="tb/x"
+    )
+    del job.params.tensorboard  # a rule without event files
+    assert RunSettings.of_job(job).tensorboard is None

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from tests.engine.test_checkpoint import _Payload
+from tests.engine.test_interrupt import events
 from timebalance.engine.settings import RunSettings
 from timebalance.engine.trainer import OptimSettings
 from timebalance.methods.classifier import build_classifier, load_classifier_checkpoint
@@ -40,7 +41,7 @@ CLIPS = ClipSettings(
 OPTIM = OptimSettings(
     epochs=10, lr=2e-3, weight_decay=0.0, warmup_epochs=1, patience=5, max_steps_per_epoch=None
 )
-RUN = RunSettings(device="cpu", threads=1, code_version="test")
+RUN = RunSettings(device="cpu", threads=1, code_version="test", log_every_steps=1, tensorboard=None)
 FINETUNE = FinetuneSettings(backbone="tiny", clips=CLIPS, optim=OPTIM, seed=0)
 
 
@@ -103,7 +104,7 @@ def teacher(toy):
     out = toy["root"] / "teacher.pt"
     finetune_teacher(
         FINETUNE,
-        RUN,
+        replace(RUN, tensorboard=str(toy["root"] / "tb_teacher")),
         labeled=toy["labeled"],
         val=toy["val"],
         classes=None,
@@ -127,6 +128,11 @@ def test_finetune_learns_and_keeps_the_best_epoch(toy, teacher):
     assert not (toy["root"] / "teacher_resume.pt").exists(), "resume file left behind"
     lines = (toy["root"] / "teacher.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == list(range(OPTIM.epochs))
+    # TensorBoard, read back with its own reader: the metrics file's numbers, per epoch
+    acc = events(toy["root"] / "tb_teacher")
+    assert [e.value for e in acc.Scalars("epoch/val_top1")] == [h["val_top1"] for h in history]
+    assert [e.value for e in acc.Scalars("epoch/lr")] == pytest.approx([h["lr"] for h in history])
+    assert len(acc.Scalars("step/loss")) == sum(h["steps"] for h in history)
 
 
 def _student(toy, tmp_path, teachers, scores, weighting) -> Path:
@@ -143,7 +149,7 @@ def _student(toy, tmp_path, teachers, scores, weighting) -> Path:
     )
     train_student(
         StudentSettings(backbone="tiny", spec=spec, clips=CLIPS, optim=OPTIM, seed=0),
-        RUN,
+        replace(RUN, tensorboard=str(tmp_path / "tb")),
         labeled=toy["labeled"],
         unlabeled=toy["unlabeled"],
         val=toy["val"],
@@ -160,7 +166,7 @@ def _student(toy, tmp_path, teachers, scores, weighting) -> Path:
 
 
 @pytest.mark.parametrize("weighting", ["single", "tstr"])
-def test_student_distills_from_frozen_teachers(toy, teacher, tmp_path, weighting):
+def test_student_distills_from_frozen_teachers(toy, teacher, tmp_path, weighting, capsys):
     teachers = [teacher] if weighting == "single" else [teacher, teacher]
     scores = None
     if weighting == "tstr":
@@ -178,6 +184,24 @@ def test_student_distills_from_frozen_teachers(toy, teacher, tmp_path, weighting
     assert ckpt["val_top1"] >= 90.0
     after = _weights(teacher)
     assert all(torch.equal(before[k], after[k]) for k in before), "a teacher was modified"
+    # progress: a line per step (log_every_steps=1) with the loss terms and the ETAs
+    logged = capsys.readouterr().err  # the stage logs to stderr (a rule's log file)
+    assert f"epoch 1/{OPTIM.epochs} step 2/2 loss" in logged
+    assert "unlabeled_distill" in logged and "job ETA" in logged
+    acc = events(tmp_path / "tb")
+    ce = [e.value for e in acc.Scalars("epoch/ce")]
+    assert ce == pytest.approx([h["ce"] for h in history])
+    assert [e.step for e in acc.Scalars("step/unlabeled_distill")] == list(range(2 * OPTIM.epochs))
+    hists = acc.Tags()["histograms"]
+    if weighting == "tstr":  # s and the mixing weight of every sample, once per epoch
+        assert sorted(hists) == ["student/mix_weight", "student/s"]
+        weights = acc.Histograms("student/mix_weight")
+        assert len(weights) == OPTIM.epochs
+        # 2 steps x (8 labeled + 8 unlabeled) clips, weights in [0, 1]
+        assert weights[0].histogram_value.num == 32
+        assert 0 <= weights[0].histogram_value.min <= weights[0].histogram_value.max <= 1
+    else:
+        assert hists == []
 
 
 def test_student_rejects_scores_missing_videos(toy, teacher, tmp_path):
@@ -217,7 +241,7 @@ def _pretrain_teachers(toy, tmp_path) -> dict[str, Path]:
         weights[kind] = tmp_path / f"{kind}.pt"
         pretrain_teacher(
             _pretrain_settings(kind),
-            RUN,
+            replace(RUN, tensorboard=str(tmp_path / "tb" / kind)),
             manifest=toy["manifest"],
             frames_root=toy["frames"],
             out=weights[kind],
@@ -249,6 +273,11 @@ def test_pretrained_teachers_feed_scores_and_classifiers(toy, tmp_path):
         assert sorted(ckpt["weights"]) == ["backbone", "head"]
         history = ckpt["history"]
         assert [h["steps"] for h in history] == [2, 2]
+        acc = events(tmp_path / "tb" / kind)
+        assert [e.step for e in acc.Scalars("step/loss")] == [0, 1, 2, 3]
+        assert [e.value for e in acc.Scalars("epoch/loss")] == pytest.approx(
+            [h["loss"] for h in history]
+        )
         assert all(np.isfinite(h["loss"]) and h["loss"] > 0 for h in history)
         # the diagnosis: the uniform-logit level of this objective and batch, and a warning
         # exactly when the final loss is not below it

@@ -112,16 +112,25 @@ class Settings:
 
 @dataclasses.dataclass(frozen=True)
 class RunSettings(Settings):
-    """Where a stage runs, and which code it is (stored with its results)."""
+    """Where a stage runs, which code it is (stored with its results), and what it shows
+    while it runs (none of these change what it computes: `engine.stage.RUN_ONLY`)."""
 
     device: str  # "auto", "cpu" or "cuda[:k]"
     threads: int | None  # intra-op threads granted by the scheduler (None: torch's default)
     code_version: str  # identity of the package code, stored in checkpoints and results
+    log_every_steps: int | None  # a progress line every this many steps (None: every 30 s)
+    tensorboard: str | None  # the run's TensorBoard folder (None: no event files)
 
     @classmethod
     def of_job(cls, job: Any) -> RunSettings:
         """The run settings of a rule script's job (the `snakemake` object): the device of
-        `params.runtime`, the job's threads, the code version of `params.code`."""
+        `params.runtime`, the job's threads, the code version of `params.code`, the
+        TensorBoard folder of `params.tensorboard` (training rules) and the config's
+        `log_every_steps` (read from the config, not a param: changing it reruns nothing)."""
         return cls(
-            device=job.params.runtime["device"], threads=job.threads, code_version=job.params.code
+            device=job.params.runtime["device"],
+            threads=job.threads,
+            code_version=job.params.code,
+            log_every_steps=job.config["log_every_steps"],
+            tensorboard=getattr(job.params, "tensorboard", None),
         )

@@ -41,7 +41,18 @@ def start_stage(run: RunSettings, *, seed: int) -> torch.device:
 
 
 # Arguments of a stage that change where or how fast it runs, never what it computes.
-RUN_ONLY = frozenset({"out", "resume", "metrics", "threads", "workers", "device"})
+RUN_ONLY = frozenset(
+    {
+        "out",
+        "resume",
+        "metrics",
+        "threads",
+        "workers",
+        "device",
+        "log_every_steps",
+        "tensorboard",
+    }
+)
 
 
 def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:

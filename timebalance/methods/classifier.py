@@ -161,6 +161,8 @@ def train_classifier(
         validate=lambda: {"val_top1": clip_accuracy(model, val_loader, device)},
         seed=settings.seed,
         fingerprint=fingerprint,
+        log_every_steps=run.log_every_steps,
+        tensorboard=run.tensorboard,
     )
     save_classifier(
         out,

@@ -17,6 +17,7 @@ from timebalance.data.splits import read_split
 from timebalance.engine.device import autocast
 from timebalance.engine.loader import to_device
 from timebalance.engine.metrics import classification_metrics
+from timebalance.engine.progress import progress
 from timebalance.engine.settings import RunSettings
 from timebalance.engine.stage import start_stage
 from timebalance.methods.classifier import (
@@ -29,12 +30,19 @@ from timebalance.methods.settings import EvalSettings
 
 @torch.inference_mode()
 def video_probabilities(
-    model: nn.Module, dataset: Dataset, device: torch.device, *, batch_size: int, workers: int
+    model: nn.Module,
+    dataset: Dataset,
+    device: torch.device,
+    *,
+    batch_size: int,
+    workers: int,
+    log_every_steps: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Softmax averaged over every view (clips x crops) of each video.
 
     The dataset yields {"clips": V x 3 x T x H x W, "label", "index"}. Returns
-    (N x C probabilities, N labels) in dataset order.
+    (N x C probabilities, N labels) in dataset order. Logs its progress every
+    `log_every_steps` batches and at least every 30 s.
     """
     model.eval()
     loader = DataLoader(
@@ -45,7 +53,7 @@ def video_probabilities(
         pin_memory=device.type == "cuda",
     )
     probs, labels, order = [], [], []
-    for batch in loader:
+    for batch in progress(loader, what="test batches", every_steps=log_every_steps):
         batch = to_device(batch, device)
         clips = batch["clips"]
         b, v = clips.shape[:2]
@@ -86,7 +94,12 @@ def evaluate_checkpoint(
         n_crops=s.n_crops,
     )
     probs, labels = video_probabilities(
-        model, dataset, dev, batch_size=s.batch_size, workers=s.workers
+        model,
+        dataset,
+        dev,
+        batch_size=s.batch_size,
+        workers=s.workers,
+        log_every_steps=run.log_every_steps,
     )
     metrics = classification_metrics(probs, labels, read_class_list(classes))
     metrics.update(

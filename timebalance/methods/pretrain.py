@@ -87,6 +87,8 @@ def pretrain_teacher(
         metrics_path=metrics,
         seed=s.seed,
         fingerprint=run_id,
+        log_every_steps=run.log_every_steps,
+        tensorboard=run.tensorboard,
     )
     final_loss = result.history[-1]["loss"]
     diagnostics = _diagnose(s, final_loss, n_videos=len(videos))

@@ -17,6 +17,7 @@ from timebalance.data.clips import ScoreDataset
 from timebalance.data.pipeline import training_videos
 from timebalance.engine.device import autocast
 from timebalance.engine.loader import to_device
+from timebalance.engine.progress import progress
 from timebalance.engine.settings import RunSettings
 from timebalance.engine.stage import start_stage
 from timebalance.methods.embedder import Embedder, load_embedder
@@ -67,7 +68,7 @@ def cache_scores(
     )
     loader = DataLoader(dataset, batch_size=settings.batch_size, num_workers=settings.workers)
     rows = []
-    for batch in loader:
+    for batch in progress(loader, what="score batches", every_steps=run.log_every_steps):
         batch = to_device(batch, dev)
         with autocast(dev):
             z_inv, z_dis = _embed(inv, batch["clips"]), _embed(dis, batch["clips"])

@@ -4,7 +4,7 @@ p_T on labeled and unlabeled clips (eqs. 2, 4, 7, 8)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -14,7 +14,7 @@ from timebalance.data.splits import read_split
 from timebalance.engine.loader import cycle, to_device
 from timebalance.engine.settings import RunSettings
 from timebalance.engine.stage import stage_fingerprint, start_stage
-from timebalance.engine.trainer import StepFn
+from timebalance.engine.trainer import HISTOGRAM, StepFn
 from timebalance.methods.classifier import (
     build_classifier,
     clip_batches,
@@ -27,7 +27,7 @@ from timebalance.methods.settings import StudentSettings, StudentSpec
 from timebalance.methods.timebalance import mix_teachers, normalise_scores, student_loss
 from timebalance.models import VideoBackbone
 
-Batches = Callable[[int], Iterator[dict] | DataLoader]
+Batches = Callable[..., Iterable[dict] | DataLoader]  # (epoch, skip=0) -> batches
 
 
 def _check_teachers(spec: StudentSpec, teachers: Sequence[str | Path]) -> None:
@@ -67,31 +67,50 @@ def _video_scores(
 
 
 def _teacher_probs(teachers, scores, clip, index, weighting):
-    """p_T for a batch: one teacher, their average (s = 0.5), or eq. 7 with the cached s."""
+    """(p_T, s) for a batch: one teacher (s None), their average (s = 0.5), or eq. 7 with
+    the cached s (after the configured normalisation)."""
     probs = [t(clip).logits.float().softmax(-1) for t in teachers]
     if len(probs) == 1:
-        return probs[0]
+        return probs[0], None
     if weighting == "average":
         s = torch.full((clip.shape[0],), 0.5, device=clip.device)
     else:
         s = scores[index]
-    return mix_teachers(probs[0], probs[1], s)
+    return mix_teachers(probs[0], probs[1], s), s
 
 
-def _joined_batches(labeled: Batches, unlabeled: Batches, *, offset: int, seed: int) -> Batches:
-    """Epoch -> batches of the unlabeled loader, each joined with the next labeled batch
-    (the labeled list, shorter, is cycled). Unlabeled rows get label -1 and their index
-    shifted by `offset`, past the labeled rows of the score table."""
+class _JoinedEpoch:
+    """One epoch of the unlabeled loader's batches (after its first `skip`), each joined
+    with the next batch of the cycled labeled loader. Unlabeled rows get label -1 and their
+    index shifted by `offset`, past the labeled rows of the score table."""
 
-    def batches(epoch: int) -> Iterator[dict]:
-        lab = cycle(labeled, seed=seed, epoch=epoch)
-        for u in unlabeled(epoch):
+    def __init__(
+        self, labeled: Batches, unlabeled: Batches, *, epoch: int, skip: int, offset: int, seed: int
+    ) -> None:
+        self.labeled, self.epoch, self.skip = labeled, epoch, skip
+        self.offset, self.seed = offset, seed
+        self.unlabeled = unlabeled(epoch, skip)
+
+    def __len__(self) -> int:
+        return len(self.unlabeled)
+
+    def __iter__(self) -> Iterator[dict]:
+        lab = cycle(self.labeled, seed=self.seed, epoch=self.epoch, skip=self.skip)
+        for u in self.unlabeled:
             b = next(lab)
             yield {
                 "clip": torch.cat([b["clip"], u["clip"]]),
-                "index": torch.cat([b["index"], u["index"] + offset]),
+                "index": torch.cat([b["index"], u["index"] + self.offset]),
                 "label": torch.cat([b["label"], torch.full_like(u["index"], -1)]),
             }
+
+
+def _joined_batches(labeled: Batches, unlabeled: Batches, *, offset: int, seed: int) -> Batches:
+    """(epoch, skip=0) -> `_JoinedEpoch`: the student's batches of labeled and unlabeled
+    videos (the labeled list, shorter, is cycled)."""
+
+    def batches(epoch: int, skip: int = 0) -> _JoinedEpoch:
+        return _JoinedEpoch(labeled, unlabeled, epoch=epoch, skip=skip, offset=offset, seed=seed)
 
     return batches
 
@@ -103,19 +122,20 @@ def _student_step(
     spec: StudentSpec,
     device: torch.device,
 ) -> StepFn:
-    """Batch {"clip", "index", "label" (-1: unlabeled)} -> the student loss terms. The
+    """Batch {"clip", "index", "label" (-1: unlabeled)} -> the student loss terms, and with
+    two teachers each sample's s and mixing weight (eq. 7) for TensorBoard histograms. The
     teachers see exactly the augmented clip the student sees, under inference mode."""
     weight = 1.0 if teachers else 0.0  # without teachers: plain supervised training
 
     def step(batch):
         b = to_device(batch, device)
         labels = b["label"]
-        p_t = None
+        p_t = s = None
         if teachers:
             with torch.inference_mode():
-                p_t = _teacher_probs(teachers, score, b["clip"], b["index"], spec.weighting)
+                p_t, s = _teacher_probs(teachers, score, b["clip"], b["index"], spec.weighting)
             p_t = p_t.clone()  # an inference tensor cannot enter autograd
-        return dict(
+        out = dict(
             student_loss(
                 model(b["clip"]).logits.float(),
                 p_t,
@@ -127,6 +147,10 @@ def _student_step(
                 distill_kind=spec.distill,
             )
         )
+        if s is not None:
+            out[f"{HISTOGRAM}student/s"] = s
+            out[f"{HISTOGRAM}student/mix_weight"] = s.clamp(0.0, 1.0)  # as mix_teachers
+        return out
 
     return step
 

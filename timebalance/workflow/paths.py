@@ -148,6 +148,13 @@ def benchmark_path(rule: str, output: str) -> str:
     return mirror(f"benchmarks/{rule}", output, ".tsv")
 
 
+def tensorboard_dir(rule: str, output: str) -> str:
+    """The TensorBoard run folder of a training job: results/tensorboard/<rule>/<main
+    output below results/, without its suffix> (`tensorboard --logdir results/tensorboard`
+    shows every run, grouped by stage)."""
+    return mirror(f"tensorboard/{rule}", output, "")
+
+
 # --- ids -------------------------------------------------------------------------------------
 def parse_teacher(teacher: str) -> tuple[str, int, int]:
     """(kind, dense clips, pretraining seed) of a teacher id such as "invariant_n4_s0"."""
