@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # (the package is installed in editable mode, pointing at this checkout).
 STAMP := $(VENV)/.stamp-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-10)-$(shell echo $(CURDIR) | sha1sum | cut -c1-8)
 
-.PHONY: demo report test install ffmpeg lint unit workflow-test clean-results
+.PHONY: demo report tensorboard test install ffmpeg lint unit workflow-test clean-results
 
 install: $(STAMP) ffmpeg
 
@@ -50,6 +50,10 @@ report: install
 	$(BIN)/snakemake $(REPORT_TARGET) --cores $(CORES) --rerun-incomplete --show-failed-logs
 	$(BIN)/snakemake $(REPORT_TARGET) --report results/report.html
 	@echo "Report: results/report.html"
+
+# TensorBoard over every training run's event files (results/tensorboard/<rule>/<run>).
+tensorboard: install
+	$(BIN)/tensorboard --logdir results/tensorboard
 
 lint: install
 	$(BIN)/ruff check .
