@@ -132,6 +132,16 @@ def dino_cross_entropy(
     return -(target * log_p).sum(dim=-1).mean()
 
 
+def dino_target_entropy(
+    teacher_out: Tensor, centre: Tensor, *, teacher_temperature: float
+) -> Tensor:
+    """Mean entropy of the centred teacher targets P^k (a DINO diagnostic). H(P^k, P^q) =
+    entropy(P^k) + KL(P^k || P^q): early in training the centring flattens the targets, so
+    eq. 17 rises towards log K while the KL part, the alignment the student learns, falls."""
+    target = ((teacher_out.detach().float() - centre) / teacher_temperature).softmax(dim=-1)
+    return -(target * target.clamp_min(1e-12).log()).sum(dim=-1).mean()
+
+
 def mtl_loss(
     student_outs: Sequence[Tensor],
     teacher_outs: Sequence[Tensor],

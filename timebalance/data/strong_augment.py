@@ -1,0 +1,126 @@
+"""Weak and strong views of one clip for pseudo-labelling (004 Sec. 3.2 and 4.2).
+
+004: "The weak augmentation is implemented through random scaling and random cropping while the
+strong augmentation works by adding additional grayscale and color jitter to the
+weakly-augmented samples." So the strong view here is the weak view (same crop, same flip)
+followed by colour jitter and random greyscale, not an independent second crop.
+
+As in ``transforms.ClipAugment``, every random parameter is drawn once per clip from an explicit
+``torch.Generator`` and applied to all frames, so a run is reproducible whatever the DataLoader's
+worker count. Inputs are uint8 T x 3 x H x W; outputs float 3 x T x size x size, normalised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torchvision.transforms.v2.functional as F
+
+from timebalance.data.transforms import (
+    KINETICS_MEAN,
+    KINETICS_STD,
+    _check_clip,
+    _Normalise,
+    _uniform,
+    random_resized_crop_params,
+)
+
+
+def colour_jitter(
+    x: torch.Tensor, strengths: tuple[float, float, float, float], g: torch.Generator
+) -> torch.Tensor:
+    """torchvision's ColorJitter on float T x 3 x H x W in [0, 1]: brightness, contrast and
+    saturation factors in [1 - s, 1 + s], hue shift in [-h, h], in a random order; one draw
+    for the whole clip. A zero strength switches its op off."""
+    b, c, s, h = strengths
+    factors = [
+        _uniform(g, max(0.0, 1 - b), 1 + b),
+        _uniform(g, max(0.0, 1 - c), 1 + c),
+        _uniform(g, max(0.0, 1 - s), 1 + s),
+        _uniform(g, -h, h),
+    ]
+    ops = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
+    for k in torch.randperm(4, generator=g).tolist():
+        if strengths[k] > 0:
+            x = ops[k](x, factors[k])
+    return x
+
+
+class WeakStrongAugment:
+    """The weak view A_w and the strong view A_s = colour ops after A_w (004 Sec. 3.2, 4.2).
+
+    Args:
+        size: output side (square crops).
+        scale: area share range of the random crop ("random scaling and random cropping":
+            a random resized crop).
+        ratio: aspect ratio range of the crop.
+        flip_p: probability of a horizontal flip in the weak view. 004 names only scaling and
+            cropping; TimeSformer's training pipeline, whose settings 004 follows, also flips.
+        jitter: (brightness, contrast, saturation, hue) strengths of the strong view's colour
+            jitter (torchvision ColorJitter semantics; 004 gives no values).
+        jitter_p: probability of the colour jitter in the strong view.
+        grey_p: probability of greyscale in the strong view.
+        mean, std: per-channel normalisation after the [0, 1] scaling.
+
+    ``weak(clip, g)`` returns the weak view; ``__call__(clip, g)`` returns (weak, strong) of
+    the same crop. Both float 3 x T x size x size.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        scale: tuple[float, float],
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        flip_p: float = 0.5,
+        jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1),
+        jitter_p: float = 0.8,
+        grey_p: float = 0.2,
+        mean: Sequence[float] = KINETICS_MEAN,
+        std: Sequence[float] = KINETICS_STD,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
+        if not 0 < scale[0] <= scale[1] <= 1:
+            raise ValueError(f"scale must satisfy 0 < low <= high <= 1, got {scale}")
+        if not 0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"ratio must satisfy 0 < low <= high, got {ratio}")
+        if len(jitter) != 4 or min(jitter) < 0 or jitter[3] > 0.5:
+            raise ValueError(f"jitter is (brightness, contrast, saturation, hue<=0.5): {jitter}")
+        for name, p in (("flip_p", flip_p), ("jitter_p", jitter_p), ("grey_p", grey_p)):
+            if not 0 <= p <= 1:
+                raise ValueError(f"{name} must be a probability, got {p}")
+        self.size, self.scale, self.ratio = int(size), tuple(scale), tuple(ratio)
+        self.flip_p, self.jitter = flip_p, tuple(jitter)
+        self.jitter_p, self.grey_p = jitter_p, grey_p
+        self.normalise = _Normalise(mean, std)
+
+    def _weak01(self, clip: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """uint8 T x 3 x H x W -> the weak view, float T x 3 x size x size in [0, 1]."""
+        _check_clip(clip)
+        top, left, h, w = random_resized_crop_params(*clip.shape[-2:], self.scale, self.ratio, g)
+        flip = float(torch.rand((), generator=g))
+        x = F.resized_crop(clip, top, left, h, w, [self.size, self.size], antialias=True)
+        if flip < self.flip_p:
+            x = x.flip(-1)
+        return x.float().div_(255)
+
+    def _out(self, x: torch.Tensor) -> torch.Tensor:
+        return self.normalise(x).permute(1, 0, 2, 3).contiguous()
+
+    def weak(self, clip: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """A_w: uint8 T x 3 x H x W -> float 3 x T x size x size."""
+        return self._out(self._weak01(clip, g))
+
+    def __call__(self, clip: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(A_w(x), A_s(x)) of one clip, the strong view built on the weak one."""
+        weak = self._weak01(clip, g)
+        # Both draws happen whether or not their op applies, so the stream stays aligned.
+        do_jitter, grey = (float(u) for u in torch.rand(2, generator=g))
+        strong = weak
+        if do_jitter < self.jitter_p:
+            strong = colour_jitter(strong, self.jitter, g)
+        if grey < self.grey_p:
+            strong = F.rgb_to_grayscale(strong, num_output_channels=3)
+        return self._out(weak), self._out(strong)

@@ -1,0 +1,339 @@
+"""Stage: ACL + MTL (004: "Learning Discriminative Spatio-temporal Representations for
+Semi-supervised Action Recognition"), the objective of eq. 20 on the basic framework.
+
+    L = L_l + L_u(gamma) + mu_1 L_MTL + mu_2 L_ACL                                   (eq. 20)
+
+- L_l: cross-entropy of labeled weak clips (eq. 1).
+- L_u: cross-entropy of the student on the strong short clip against the teacher's
+  pseudo-label, the argmax of the teacher's softmax averaged over the weak short clip and the
+  N weak long clips (eq. 19; the confidence tested against delta is that average's maximum),
+  each sample weighted by its reliability gamma (ACL, eq. 9) instead of alpha. Without ACL
+  there is no gamma and alpha (``unlabeled_weight``) is used.
+- L_ACL (``losses.acl``): anchors f^a = h_s(student(strong short clip)), naive positives
+  f^p = h_t(teacher(weak short clip)), prototypes from the labeled features h_s(student(weak
+  labeled clip)), memory bank of f^p with pseudo-labels.
+- L_MTL (``losses.mtl``): f^q = student(weak short clip) calibrates each teacher long-clip map
+  f^{k_n}; z^{k_n} = g_t_n(calibrated), z^{q_n} = g_s_n(student(strong short clip)).
+
+The teacher, h_t and every g_t_n are EMAs of their student counterparts (``ema_update``).
+Ablations (004 Tables 2, 4, 5): ``acl`` / ``mtl`` switches, epsilon, ``sample_confidence``,
+``long_strides`` (N = its length). With ``mtl`` off no long clip is sampled, so eq. 19 reduces
+to the short clip (004 Table 5 row 1 equals Table 2's ACL-only row).
+
+Optimisation: 004 uses SGD (momentum 0.9, weight decay 1e-3, lr 0.005, divided by 10 at
+epochs 25 and 28 of 30); ``paper_optimizer`` builds it, but `engine.trainer.fit` only builds
+Adam, so the stage trains with `fit`'s optimiser (``settings.optim``) until `fit` accepts an
+optimiser factory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from timebalance.data.multiscale import PLACEMENTS
+from timebalance.data.splits import read_split
+from timebalance.engine.loader import to_device
+from timebalance.engine.settings import RunSettings, Settings
+from timebalance.engine.stage import stage_fingerprint, start_stage
+from timebalance.engine.trainer import FitResult, OptimSettings, StepFn, fit
+from timebalance.losses.acl import (
+    GMM_SCOPES,
+    ClassPrototypes,
+    MemoryBank,
+    acl_loss,
+    positive_mask,
+    reliability,
+)
+from timebalance.losses.mtl import (
+    DinoCentre,
+    TemporalHead,
+    calibrate,
+    dino_target_entropy,
+    mtl_loss,
+)
+from timebalance.methods.classifier import build_classifier, n_classes
+from timebalance.methods.fixmatch import (
+    EXPORTS,
+    ViewSettings,
+    ema_update,
+    forward_map,
+    frozen_copy,
+    pseudo_labels,
+    save_selected,
+    stage_loaders,
+    unlabeled_cross_entropy,
+    validation,
+)
+from timebalance.methods.settings import ClipSettings
+from timebalance.models import VideoBackbone
+from timebalance.models.heads import ProjectionHead
+
+ACL_HIDDEN_DIM = 512  # the spatial projection head's hidden width (TimeBalance's head)
+
+
+@dataclass(frozen=True)
+class AclMtlSpec(Settings):
+    """Constants of 004's objective; the paper's values in the comments (004 Sec. 4.2)."""
+
+    threshold: float  # delta (004: 0.3)
+    unlabeled_weight: float  # alpha, used only without ACL (with ACL gamma replaces it)
+    unlabeled_ratio: int  # B_u / B_l (004: 5)
+    ema_momentum: float  # teacher / teacher heads EMA momentum (004 gives none)
+    export: str  # network written and selected on: "student" or "teacher"
+    acl: bool  # adaptive contrastive learning on (004 Table 2)
+    mtl: bool  # multi-scale temporal learning on (004 Table 2)
+    acl_weight: float  # mu_2 (004: 1)
+    mtl_weight: float  # mu_1 (004: 1)
+    prototype_momentum: float  # beta (004: 0.9)
+    epsilon: float  # reliability threshold (004: 0.7; Table 4: 0.3, 0.5, 0.7, 0.9)
+    acl_temperature: float  # tau (004: 0.07)
+    sample_confidence: bool  # unreliable x^u -> only f^p positive (004 Table 4; True)
+    gmm_scope: str  # "anchor" (eq. 9 as written) or "bank" (one fit per step)
+    bank_size: int  # memory bank entries (004 gives none)
+    acl_dim: int  # spatial projection dimension (004 gives none; TimeBalance's 128)
+    long_strides: tuple[int, ...]  # long-term sampling steps (004: 16, 32; N = 2)
+    long_placement: str  # "nested" or "random" (004 does not say)
+    mtl_hidden_dim: int  # temporal projection head hidden width (004 gives none)
+    mtl_dim: int  # temporal projection head output K (004 gives none)
+    student_temperature: float  # tau_s (004: 0.1)
+    teacher_temperature: float  # tau_t (004: 0.04)
+    centre_momentum: float  # DINO centre momentum (DINO: 0.9; 004 gives none)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0 <= self.threshold < 1, f"threshold delta must lie in [0, 1), got {self.threshold}"),
+            (self.unlabeled_ratio >= 1, f"unlabeled_ratio must be >= 1: {self.unlabeled_ratio}"),
+            (0 <= self.ema_momentum < 1, f"ema_momentum must lie in [0, 1): {self.ema_momentum}"),
+            (self.export in EXPORTS, f"export must be one of {EXPORTS}, got {self.export!r}"),
+            (0 <= self.epsilon <= 1, f"epsilon must lie in [0, 1], got {self.epsilon}"),
+            (self.gmm_scope in GMM_SCOPES, f"gmm_scope must be one of {GMM_SCOPES}"),
+            (self.long_placement in PLACEMENTS, f"long_placement must be one of {PLACEMENTS}"),
+            (self.bank_size >= 1, f"bank_size must be >= 1, got {self.bank_size}"),
+            (all(s >= 1 for s in self.long_strides), f"long strides >= 1: {self.long_strides}"),
+            (
+                not self.mtl or len(self.long_strides) >= 1,
+                "mtl needs at least one long-term stride in long_strides (004: [16, 32])",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @property
+    def active_long_strides(self) -> tuple[int, ...]:
+        """The long clips sampled: ``long_strides`` with MTL, none without."""
+        return self.long_strides if self.mtl else ()
+
+
+@dataclass(frozen=True)
+class AclMtlSettings(Settings):
+    """The acl_mtl stage. ``clips.stride`` is the short-term step (004: 8), ``clips.clip_len``
+    T (004: 8), ``clips.batch_size`` B_l (004: 1)."""
+
+    backbone: str
+    spec: AclMtlSpec
+    views: ViewSettings
+    clips: ClipSettings
+    optim: OptimSettings
+    seed: int
+
+
+@dataclass(frozen=True)
+class SgdSettings(Settings):
+    """004's optimiser (Sec. 4.2, following TimeSformer): SGD, momentum 0.9, weight decay
+    1e-3, lr 0.005 divided by 10 at epochs 25 and 28, 30 epochs."""
+
+    lr: float
+    momentum: float
+    weight_decay: float
+    milestones: tuple[int, ...]
+    decay: float  # lr factor at each milestone (004: 0.1)
+
+
+def paper_optimizer(
+    params: Iterable[nn.Parameter], sgd: SgdSettings
+) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.MultiStepLR]:
+    """SGD with 004's momentum and weight decay, and a per-epoch step schedule (call
+    ``scheduler.step()`` once per epoch). Ready for an optimiser factory in `fit`."""
+    optimizer = torch.optim.SGD(
+        params, lr=sgd.lr, momentum=sgd.momentum, weight_decay=sgd.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(sgd.milestones), gamma=sgd.decay
+    )
+    return optimizer, scheduler
+
+
+class AclMtlModules(nn.Module):
+    """Every network and state of the method besides the student/teacher backbones: the
+    spatial projection heads h_s / h_t, the prototypes and memory bank (ACL), the temporal
+    heads g_s_n / g_t_n and their centres (MTL). Absent parts are None."""
+
+    def __init__(self, spec: AclMtlSpec, feature_dim: int, n_classes: int) -> None:
+        super().__init__()
+        self.h_s = self.h_t = self.prototypes = self.bank = None
+        self.g_s = self.g_t = self.centres = None
+        if spec.acl:
+            self.h_s = ProjectionHead(feature_dim, ACL_HIDDEN_DIM, spec.acl_dim)
+            self.h_t = frozen_copy(self.h_s)
+            self.prototypes = ClassPrototypes(n_classes, spec.acl_dim, spec.prototype_momentum)
+            self.bank = MemoryBank(spec.bank_size, spec.acl_dim)
+        if spec.mtl:
+            n = len(spec.long_strides)
+            self.g_s = nn.ModuleList(
+                TemporalHead(feature_dim, spec.mtl_hidden_dim, spec.mtl_dim) for _ in range(n)
+            )
+            self.g_t = frozen_copy(self.g_s)
+            self.centres = nn.ModuleList(
+                DinoCentre(spec.mtl_dim, spec.centre_momentum) for _ in range(n)
+            )
+
+    def teacher_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """(teacher head, student head) pairs updated by EMA."""
+        pairs = [(self.h_t, self.h_s), (self.g_t, self.g_s)]
+        return [(t, s) for t, s in pairs if t is not None]
+
+
+def acl_mtl_step(
+    student: VideoBackbone,
+    teacher: VideoBackbone,
+    parts: AclMtlModules,
+    spec: AclMtlSpec,
+    device: torch.device,
+    *,
+    seed: int,
+) -> StepFn:
+    """Batch {"labeled": {"weak": B_l x 1 x ..., "label"}, "unlabeled": {"weak":
+    B_u x (1 + N) x 3 x T x H x W, "strong": B_u x 3 x T x H x W, "label"}} -> the terms of
+    eq. 20. EMAs of the previous optimiser step run first (see ``fixmatch_step``)."""
+
+    def step(batch: dict) -> dict[str, Tensor]:
+        ema_update(teacher, student, spec.ema_momentum)
+        for t, s in parts.teacher_pairs():
+            ema_update(t, s, spec.ema_momentum)
+            t.eval()
+        teacher.eval()
+        b = to_device(batch, device)
+        xl, yl = b["labeled"]["weak"][:, 0], b["labeled"]["label"]
+        weak, strong = b["unlabeled"]["weak"], b["unlabeled"]["strong"]
+        n_u, n_scales = weak.shape[:2]
+        with torch.no_grad():
+            t_map, t_pooled, t_logits = forward_map(teacher, weak.flatten(0, 1))
+            probs = t_logits.float().softmax(-1).view(n_u, n_scales, -1).mean(1)  # eq. 19
+            pseudo, _, kept = pseudo_labels(probs, spec.threshold)
+            if spec.acl:
+                f_p = parts.h_t(t_pooled.view(n_u, n_scales, -1)[:, 0])  # eq. 6
+            if spec.mtl:
+                f_q = student.features(weak[:, 0])  # eq. 12
+                k_maps = t_map.view(n_u, n_scales, *t_map.shape[1:])[:, 1:]
+                z_k = [
+                    g(calibrate(f_q, k_maps[:, n])[0])  # eqs. 13-14, 16
+                    for n, g in enumerate(parts.g_t)
+                ]
+        s_map, s_pooled, s_logits = forward_map(student, torch.cat([xl, strong]))
+        n_l = xl.shape[0]
+        out = {"labeled_ce": F.cross_entropy(s_logits[:n_l].float(), yl)}
+        zero = out["labeled_ce"].new_zeros(())
+        out["acl"], out["mtl"] = zero, zero
+        weight = spec.unlabeled_weight * kept.float()
+        if spec.acl:
+            feats = parts.h_s(s_pooled)  # eqs. 4 and 6
+            parts.prototypes.update(feats[:n_l], yl)  # eq. 5 (Algorithm 1, line 2)
+            bank_f, bank_y = parts.bank.entries()
+            rel = reliability(
+                f_p, pseudo, parts.prototypes, bank_f, bank_y, scope=spec.gmm_scope, seed=seed
+            )
+            positives = positive_mask(rel, spec.epsilon, sample_confidence=spec.sample_confidence)
+            out["acl"] = acl_loss(feats[n_l:], f_p, bank_f, positives, spec.acl_temperature)
+            parts.bank.enqueue(f_p, pseudo)
+            weight = rel.sample * kept.float()  # gamma replaces alpha (eq. 20)
+            out["reliable"] = (rel.sample > spec.epsilon).float().mean()
+            out["bank_positives"] = positives.float().sum(1).mean()
+        out["unlabeled_ce"] = unlabeled_cross_entropy(s_logits[n_l:], pseudo, weight)
+        if spec.mtl:
+            z_q = [g(s_map[n_l:]) for g in parts.g_s]  # eqs. 15-16
+            entropy = torch.stack(
+                [
+                    dino_target_entropy(z, c.centre, teacher_temperature=spec.teacher_temperature)
+                    for z, c in zip(z_k, parts.centres, strict=True)
+                ]
+            ).mean()  # before the centres move, as the loss sees them
+            out["mtl"] = mtl_loss(
+                z_q, z_k, list(parts.centres),
+                student_temperature=spec.student_temperature,
+                teacher_temperature=spec.teacher_temperature,
+            )  # fmt: skip
+            out["mtl_kl"] = out["mtl"] - entropy  # diagnostic: the alignment part of eq. 17
+        loss = (
+            out["labeled_ce"]
+            + out["unlabeled_ce"]
+            + spec.mtl_weight * out["mtl"]
+            + spec.acl_weight * out["acl"]
+        )
+        out["loss"] = loss  # the terms stay attached too (fit logs them detached)
+        out["kept"] = kept.float().mean()
+        # diagnostic only (logged, never trained on): the unlabeled lists carry labels
+        out["pseudo_accuracy"] = (pseudo == b["unlabeled"]["label"]).float().mean()
+        return out
+
+    return step
+
+
+def train_acl_mtl(
+    settings: AclMtlSettings,
+    run: RunSettings,
+    *,
+    labeled: str | Path,
+    unlabeled: str | Path,
+    val: str | Path,
+    classes: str | Path | None,
+    frames_root: str | Path,
+    init: str | Path | None,
+    out: str | Path,
+    resume: str | Path,
+    metrics: str | Path,
+) -> FitResult:
+    """Train ACL + MTL (eq. 20); `init` is a pretraining checkpoint (None: random; 004
+    starts from ImageNet weights). Writes the selected epoch's student (or teacher) to `out`
+    in the classifier format `methods.evaluate` reads, selected on validation clip top-1."""
+    s, sp = settings, settings.spec
+    run_id = stage_fingerprint(s, run, inputs=[labeled, unlabeled, val, init, classes])
+    dev = start_stage(run, seed=s.seed)
+    lab, unl, va = read_split(labeled), read_split(unlabeled), read_split(val)
+    k = n_classes(classes, lab, va)
+    student = build_classifier(s.backbone, k, init).to(dev)
+    teacher = frozen_copy(student)
+    parts = AclMtlModules(sp, student.feature_dim, k).to(dev)
+    batches = stage_loaders(
+        lab, unl, frames_root, s.clips, s.views.augment(s.clips),
+        unlabeled_ratio=sp.unlabeled_ratio, long_strides=sp.active_long_strides,
+        placement=sp.long_placement, seed=s.seed, device=dev,
+    )  # fmt: skip
+    result = fit(
+        modules={"student": student, "teacher": teacher, "parts": parts},
+        step_fn=acl_mtl_step(student, teacher, parts, sp, dev, seed=s.seed),
+        batches=batches,
+        optim=s.optim,
+        device=dev,
+        resume_path=resume,
+        metrics_path=metrics,
+        validate=validation(
+            student if sp.export == "student" else teacher, va, frames_root, s.clips, dev
+        ),
+        seed=s.seed,
+        fingerprint=run_id,
+        log_every_steps=run.log_every_steps,
+        tensorboard=run.tensorboard,
+    )
+    save_selected(
+        out, result, export=sp.export, resume=resume, model=student,
+        settings=s.to_dict(), code_version=run.code_version,
+        init=str(init) if init else "scratch", method="acl_mtl",
+    )  # fmt: skip
+    return result

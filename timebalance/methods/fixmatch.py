@@ -1,0 +1,370 @@
+"""Stage: the FixMatch / EMA-teacher baseline, the basic framework of 004 Sec. 3.2.
+
+The teacher is an exponential moving average of the student (``ema_update``). Labeled clips
+get the weak view A_w and cross-entropy (eq. 1); each unlabeled clip gets a weak and a strong
+view (``data.strong_augment``), the teacher's prediction on the weak view is its pseudo-label,
+kept when its probability exceeds delta, and the student learns it on the strong view (eq. 2);
+L = L_l + alpha L_u (eq. 3). Each step takes B_l labeled and B_u = ratio x B_l unlabeled
+videos (004 / SVFormer: B_l = 1, B_u = 5 per GPU).
+
+The pieces ACL + MTL reuse live here too: ``ema_update``, ``frozen_copy``, the view loaders,
+``joined_batches``, ``pseudo_labels``, ``unlabeled_cross_entropy`` and ``save_selected``.
+
+Optimisation is `engine.trainer.fit`'s (Adam, warm-up, plateau halving): 004 trains with SGD
+(see ``acl_mtl.paper_optimizer``), which `fit` cannot take yet.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from timebalance.data.multiscale import MultiScaleClipDataset
+from timebalance.data.splits import read_split
+from timebalance.data.strong_augment import WeakStrongAugment
+from timebalance.engine.loader import cycle, epoch_loader, to_device
+from timebalance.engine.metrics import clip_accuracy
+from timebalance.engine.settings import RunSettings, Settings
+from timebalance.engine.stage import stage_fingerprint, start_stage
+from timebalance.engine.trainer import FitResult, OptimSettings, StepFn, fit
+from timebalance.methods.classifier import (
+    build_classifier,
+    clip_batches,
+    n_classes,
+    save_classifier,
+)
+from timebalance.methods.settings import ClipSettings
+from timebalance.models import VideoBackbone
+from timebalance.seeding import stream
+
+EXPORTS = ("student", "teacher")
+Batches = Callable[[int], Iterator[dict] | DataLoader]
+
+
+# ---------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class ViewSettings(Settings):
+    """Weak and strong views (004 Sec. 4.2; the crop scale comes from ``ClipSettings``).
+    004 gives no strengths: flip, jitter and greyscale values are settings."""
+
+    flip_p: float  # horizontal flip in the weak view (TimeSformer's pipeline: 0.5)
+    jitter: tuple[float, float, float, float]  # strong view: brightness, contrast, sat., hue
+    jitter_p: float  # strong view: probability of the colour jitter
+    grey_p: float  # strong view: probability of greyscale
+
+    def augment(self, clips: ClipSettings) -> WeakStrongAugment:
+        return WeakStrongAugment(
+            clips.crop_size,
+            scale=clips.crop_scale,
+            flip_p=self.flip_p,
+            jitter=self.jitter,
+            jitter_p=self.jitter_p,
+            grey_p=self.grey_p,
+        )
+
+
+@dataclass(frozen=True)
+class FixMatchSpec(Settings):
+    """The basic framework's constants (004 Sec. 3.2, eqs. 1-3)."""
+
+    threshold: float  # delta, pseudo-label confidence threshold (004: 0.3; FixMatch: 0.95)
+    unlabeled_weight: float  # alpha of eq. 3
+    unlabeled_ratio: int  # B_u / B_l (004: 5 unlabeled per labeled video)
+    ema_momentum: float  # teacher = m teacher + (1 - m) student per step (004 gives none)
+    export: str  # which network the stage writes and selects on: "student" or "teacher"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.threshold < 1:
+            raise ValueError(f"threshold delta must lie in [0, 1), got {self.threshold}")
+        if self.unlabeled_ratio < 1:
+            raise ValueError(f"unlabeled_ratio must be >= 1, got {self.unlabeled_ratio}")
+        if not 0 <= self.ema_momentum < 1:
+            raise ValueError(f"ema_momentum must lie in [0, 1), got {self.ema_momentum}")
+        if self.export not in EXPORTS:
+            raise ValueError(f"export must be one of {EXPORTS}, got {self.export!r}")
+
+
+@dataclass(frozen=True)
+class FixMatchSettings(Settings):
+    """The fixmatch stage. ``clips.batch_size`` is B_l; B_u = B_l x spec.unlabeled_ratio."""
+
+    backbone: str
+    spec: FixMatchSpec
+    views: ViewSettings
+    clips: ClipSettings
+    optim: OptimSettings
+    seed: int
+
+
+# ---------------------------------------------------------------- teacher
+@torch.no_grad()
+def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
+    """theta_t <- m theta_t + (1 - m) theta_s for every parameter and floating-point buffer
+    (batch-norm running statistics); integer buffers (batch counters) are copied. Used for
+    the teacher network and for the ACL / MTL teacher heads (004 Sec. 3.2-3.4)."""
+    t_state, s_state = teacher.state_dict(), student.state_dict()
+    if t_state.keys() != s_state.keys():
+        raise ValueError(
+            "ema_update: teacher and student differ in their weights "
+            f"({sorted(t_state.keys() ^ s_state.keys())[:4]}...); build the teacher with "
+            "frozen_copy(student)"
+        )
+    for key, t in t_state.items():
+        s = s_state[key].detach()
+        if t.is_floating_point():
+            t.mul_(momentum).add_(s.to(t.dtype), alpha=1 - momentum)
+        else:
+            t.copy_(s)
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` for an EMA teacher: same weights, no gradients, eval mode."""
+    teacher = copy.deepcopy(module)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher.eval()
+
+
+# ---------------------------------------------------------------- data
+def view_batches(
+    table: pd.DataFrame,
+    frames_root: str | Path,
+    clips: ClipSettings,
+    augment: WeakStrongAugment,
+    *,
+    strides: tuple[int, ...],
+    strong: bool,
+    seed: int,
+    purpose: str,
+    device: torch.device,
+    batch_size: int,
+    placement: str = "nested",
+    drop_last: bool = False,
+) -> Callable[[int], DataLoader]:
+    """Epoch -> shuffled loader of ``MultiScaleClipDataset`` items (weak views at every
+    stride, the short clip's strong view when ``strong``). ``purpose`` names the streams."""
+    dataset = MultiScaleClipDataset(
+        table,
+        frames_root,
+        augment=augment,
+        clip_len=clips.clip_len,
+        strides=strides,
+        placement=placement,
+        strong=strong,
+        seed=stream(seed, f"{purpose} clips"),
+    )
+    return epoch_loader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        seed=seed,
+        purpose=purpose,
+        workers=clips.workers,
+        device=device,
+        drop_last=drop_last,
+    )
+
+
+def joined_batches(labeled: Batches, unlabeled: Batches, *, seed: int) -> Batches:
+    """Epoch -> {"labeled": batch, "unlabeled": batch}: one pass over the unlabeled loader,
+    each batch joined with the next labeled one (the shorter labeled list is cycled)."""
+
+    def batches(epoch: int) -> Iterator[dict]:
+        lab = cycle(labeled, seed=seed, epoch=epoch)
+        for u in unlabeled(epoch):
+            yield {"labeled": next(lab), "unlabeled": u}
+
+    return batches
+
+
+def stage_loaders(
+    lab: pd.DataFrame,
+    unl: pd.DataFrame,
+    frames_root: str | Path,
+    clips: ClipSettings,
+    augment: WeakStrongAugment,
+    *,
+    unlabeled_ratio: int,
+    long_strides: tuple[int, ...] = (),
+    placement: str = "nested",
+    seed: int,
+    device: torch.device,
+) -> Batches:
+    """The joined labeled (weak short clip) and unlabeled (weak clips at ``clips.stride`` and
+    every long stride, strong short clip) batches of a pseudo-labelling stage."""
+    if len(unl) == 0:
+        raise ValueError("the unlabeled list is empty: a semi-supervised stage needs videos")
+    labeled = view_batches(
+        lab, frames_root, clips, augment, strides=(clips.stride,), strong=False, seed=seed,
+        purpose="labeled", device=device, batch_size=clips.batch_size,
+    )  # fmt: skip
+    unlabeled = view_batches(
+        unl, frames_root, clips, augment, strides=(clips.stride, *long_strides), strong=True,
+        seed=seed, purpose="unlabeled", device=device,
+        batch_size=clips.batch_size * unlabeled_ratio, placement=placement, drop_last=True,
+    )  # fmt: skip
+    return joined_batches(labeled, unlabeled, seed=seed)
+
+
+# ---------------------------------------------------------------- losses
+def pseudo_labels(probs: Tensor, threshold: float) -> tuple[Tensor, Tensor, Tensor]:
+    """(pseudo-label, confidence, kept) from teacher probabilities N x C: argmax, max, and
+    max > delta (the indicator of eq. 2)."""
+    confidence, label = probs.max(dim=-1)
+    return label, confidence, confidence > threshold
+
+
+def unlabeled_cross_entropy(logits: Tensor, pseudo: Tensor, weight: Tensor) -> Tensor:
+    """L_u of 004 eq. 2 with a per-sample weight: (1 / N_u) sum_i w_i CE(logits_i, y^_i),
+    w_i = the indicator (times gamma_i in eq. 20). Averaged over all N_u samples, kept or
+    not, as eq. 2 writes it."""
+    ce = F.cross_entropy(logits.float(), pseudo, reduction="none")
+    return (weight.detach().float() * ce).mean()
+
+
+def forward_map(model: VideoBackbone, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(feature map N x D x T' x H' x W', pooled N x D, logits N x C) in one trunk pass."""
+    fmap = model.features(x)
+    pooled = fmap.mean(dim=(2, 3, 4))
+    if model.classifier is None:
+        raise ValueError(f"{model.name} has no classifier; build it with num_classes")
+    return fmap, pooled, model.classifier(pooled)
+
+
+def fixmatch_step(
+    model: VideoBackbone,
+    teacher: VideoBackbone,
+    spec: FixMatchSpec,
+    device: torch.device,
+) -> StepFn:
+    """Batch {"labeled", "unlabeled"} -> L = L_l + alpha L_u (eqs. 1-3) and diagnostics.
+
+    The teacher is first moved towards the student of the previous optimiser step
+    (``ema_update``; `fit` has no post-step hook, so the EMA of step k-1 runs at the start
+    of step k, which gives the same sequence of teachers). The student sees labeled weak and
+    unlabeled strong clips in one batch (shared batch-norm statistics, as FixMatch)."""
+
+    def step(batch: dict) -> dict[str, Tensor]:
+        ema_update(teacher, model, spec.ema_momentum)
+        teacher.eval()
+        b = to_device(batch, device)
+        xl, yl = b["labeled"]["weak"][:, 0], b["labeled"]["label"]
+        xw, xs = b["unlabeled"]["weak"][:, 0], b["unlabeled"]["strong"]
+        with torch.no_grad():
+            probs = teacher(xw).logits.float().softmax(-1)
+        pseudo, _, kept = pseudo_labels(probs, spec.threshold)
+        logits = model(torch.cat([xl, xs])).logits.float()
+        n_l = xl.shape[0]
+        labeled_ce = F.cross_entropy(logits[:n_l], yl)
+        unlabeled_ce = unlabeled_cross_entropy(logits[n_l:], pseudo, kept.float())
+        return {
+            "loss": labeled_ce + spec.unlabeled_weight * unlabeled_ce,
+            "labeled_ce": labeled_ce.detach(),
+            "unlabeled_ce": unlabeled_ce.detach(),
+            "kept": kept.float().mean(),
+            # diagnostic only (logged, never trained on): the unlabeled lists carry labels
+            "pseudo_accuracy": (pseudo == b["unlabeled"]["label"]).float().mean(),
+        }
+
+    return step
+
+
+# ---------------------------------------------------------------- stage
+def save_selected(
+    out: str | Path,
+    result: FitResult,
+    *,
+    export: str,
+    resume: str | Path,
+    model: VideoBackbone,
+    **info: Any,
+) -> None:
+    """Write the selected epoch's ``export`` network ("student" or "teacher") as a
+    classifier checkpoint (the file `methods.evaluate` reads), then drop the resume file."""
+    selected = dataclasses.replace(result, state={"model": result.state[export]})
+    save_classifier(
+        out,
+        selected,
+        resume=resume,
+        backbone=model.name,
+        n_classes=model.num_classes,
+        export=export,
+        **info,
+    )
+
+
+def validation(
+    network: nn.Module,
+    val: pd.DataFrame,
+    frames_root: str | Path,
+    clips: ClipSettings,
+    device: torch.device,
+) -> Callable[[], dict[str, float]]:
+    """Clip top-1 of ``network`` on the validation list (centre clips and crops)."""
+    loader = clip_batches(
+        val, frames_root, clips, train=False, seed=0, purpose="val", device=device
+    )(0)
+    return lambda: {"val_top1": clip_accuracy(network, loader, device)}
+
+
+def train_fixmatch(
+    settings: FixMatchSettings,
+    run: RunSettings,
+    *,
+    labeled: str | Path,
+    unlabeled: str | Path,
+    val: str | Path,
+    classes: str | Path | None,
+    frames_root: str | Path,
+    init: str | Path | None,
+    out: str | Path,
+    resume: str | Path,
+    metrics: str | Path,
+) -> FitResult:
+    """Train the FixMatch / EMA-teacher baseline; `init` is a pretraining checkpoint (None:
+    random). Writes the selected epoch's student (or teacher, ``spec.export``) to `out` in
+    the classifier format `methods.evaluate` reads; the epoch with the best validation clip
+    top-1 of that network is kept."""
+    s, sp = settings, settings.spec
+    run_id = stage_fingerprint(s, run, inputs=[labeled, unlabeled, val, init, classes])
+    dev = start_stage(run, seed=s.seed)
+    lab, unl, va = read_split(labeled), read_split(unlabeled), read_split(val)
+    k = n_classes(classes, lab, va)
+    model = build_classifier(s.backbone, k, init).to(dev)
+    teacher = frozen_copy(model)
+    batches = stage_loaders(
+        lab, unl, frames_root, s.clips, s.views.augment(s.clips),
+        unlabeled_ratio=sp.unlabeled_ratio, seed=s.seed, device=dev,
+    )  # fmt: skip
+    result = fit(
+        modules={"student": model, "teacher": teacher},
+        step_fn=fixmatch_step(model, teacher, sp, dev),
+        batches=batches,
+        optim=s.optim,
+        device=dev,
+        resume_path=resume,
+        metrics_path=metrics,
+        validate=validation(
+            model if sp.export == "student" else teacher, va, frames_root, s.clips, dev
+        ),
+        seed=s.seed,
+        fingerprint=run_id,
+        log_every_steps=run.log_every_steps,
+        tensorboard=run.tensorboard,
+    )
+    save_selected(
+        out, result, export=sp.export, resume=resume, model=model,
+        settings=s.to_dict(), code_version=run.code_version,
+        init=str(init) if init else "scratch", method="fixmatch",
+    )  # fmt: skip
+    return result
