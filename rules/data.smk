@@ -64,6 +64,7 @@ rule frames_manifest:
         shards=bind(F.shard_manifests),
     output:
         manifest=P.MANIFEST,
+        summary=P.EXTRACTION_SUMMARY,
     log:
         P.log_path("frames_manifest", P.MANIFEST),
     conda:
@@ -72,7 +73,7 @@ rule frames_manifest:
         mem_mb=2000,
         runtime=10,
     params:
-        max_bad_fraction=bind(F.max_bad_fraction),
+        settings=bind(F.manifest_params),
         code=code("frames_manifest"),
     script:
         "../workflow_scripts/frames_manifest.py"

@@ -4,7 +4,9 @@ many of its videos are unusable.
 
 ``status`` is one of ``STATUSES`` (frames.py says when each is given); rows whose status is
 in ``USABLE_STATUSES`` ("ok", and "truncated": the frames decoded before the damage are kept
-and ``n_frames`` counts them) are the videos training and evaluation may use.
+and ``n_frames`` counts them) are the videos training and evaluation may use. Merging may
+mark usable videos with fewer than a dataset's ``min_frames`` frames "too_short": they keep
+their frames but leave the splits and pretraining, and are not counted as bad.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ MANIFEST_COLUMNS = [
     *("video", "video_id", "label", "class_name", "subset"),
     *("n_frames", "width", "height", "fps", "status", "reason"),
 ]
-STATUSES = ("ok", "missing", "corrupt", "empty", "truncated")
+STATUSES = ("ok", "missing", "corrupt", "empty", "truncated", "too_short")
 USABLE_STATUSES = frozenset({"ok", "truncated"})  # not counted as bad by merge_manifests
+NO_FRAME_STATUSES = frozenset({"missing", "corrupt", "empty"})  # skipped: nothing decoded
+TOO_SHORT = "too_short"  # decoded, but below min_frames: dropped on purpose, not bad
 
 
 class ExtractionError(RuntimeError):
@@ -55,12 +59,16 @@ def merge_manifests(
     out_csv: str | os.PathLike,
     *,
     max_bad_fraction: float,
+    min_frames: int = 0,
 ) -> pd.DataFrame:
     """Concatenate shard manifests, sort by video and write ``out_csv`` atomically.
 
+    Usable videos with fewer than ``min_frames`` frames get status "too_short" (their reason
+    says how many frames they have); 0 keeps every video (short clips loop, data/temporal.py).
+
     Raises:
-        ExtractionError: more than ``max_bad_fraction`` of the videos have a status outside
-            {"ok", "truncated"} (the message names them and why); nothing is written then.
+        ExtractionError: more than ``max_bad_fraction`` of the videos have no frame (status
+            missing, corrupt or empty; the message names them and why); nothing is written.
         ValueError: a video appears in two parts, or there are no videos at all.
     """
     frames = [p if isinstance(p, pd.DataFrame) else read_manifest(p) for p in parts]
@@ -72,7 +80,14 @@ def merge_manifests(
     if len(dup):
         raise ValueError(f"videos in more than one shard manifest: {sorted(set(dup))[:20]}")
     df = df.sort_values("video", kind="stable").reset_index(drop=True)
-    bad = df[~df["status"].isin(USABLE_STATUSES)]
+    short = df["status"].isin(USABLE_STATUSES) & (df["n_frames"].astype("int64") < min_frames)
+    if short.any():
+        df.loc[short, "reason"] = [
+            f"{n} frames, below min_frames {min_frames}: not in the splits (extraction: {st})"
+            for n, st in zip(df.loc[short, "n_frames"], df.loc[short, "status"], strict=True)
+        ]
+        df.loc[short, "status"] = TOO_SHORT
+    bad = df[~df["status"].isin(USABLE_STATUSES | {TOO_SHORT})]
     if len(bad) > max_bad_fraction * len(df):
         shown = "\n".join(
             f"  {r.video}: {r.status} ({r.reason})" for r in bad.head(20).itertuples()

@@ -3,7 +3,9 @@ timebalance.io), the logic lives in index/, synthetic.py, frames.py, manifest.py
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -73,8 +75,40 @@ def extract_shard_csv(
     return rows
 
 
-def merge_shards(*, shards: list[str | Path], out: str | Path, max_bad_fraction: float) -> None:
-    merge_manifests(list(shards), out, max_bad_fraction=max_bad_fraction)
+def merge_shards(
+    *,
+    shards: list[str | Path],
+    out: str | Path,
+    summary: str | Path,
+    dataset: str,
+    max_bad_fraction: float,
+    min_frames: int,
+    clip: tuple[int, str],
+) -> dict:
+    """Merge the shard manifests into `out` (videos below `min_frames` marked too_short),
+    write what extraction made of the videos to `summary` (JSON) and print it: truncated,
+    shorter than one clip (`clip`: frames and which clip, see workflow.config.longest_clip),
+    dropped below min_frames, skipped. Printed to stderr (the rule's log) and stdout (the
+    console)."""
+    from timebalance.data.extraction_summary import describe, summarize
+
+    table = merge_manifests(
+        list(shards), out, max_bad_fraction=max_bad_fraction, min_frames=min_frames
+    )
+    frames, what = clip
+    info = summarize(
+        table,
+        dataset=dataset,
+        manifest_path=out,
+        clip_frames=frames,
+        clip_what=what,
+        min_frames=min_frames,
+    )
+    io.write_text(json.dumps(info, indent=2) + "\n", summary)
+    text = describe(info)
+    print(text, file=sys.stderr, flush=True)  # the rule's log
+    print(text, flush=True)  # the console
+    return info
 
 
 def training_videos(manifest: str | Path) -> pd.DataFrame:

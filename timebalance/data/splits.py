@@ -318,7 +318,8 @@ def read_labeled_list(
             raise LabeledListError(f"{where}: {token!r} is in the {subset[vid]} subset")
         if status[vid] not in USABLE_STATUSES:
             raise LabeledListError(
-                f"{where}: {token!r} has status {status[vid]!r} in the manifest (no frames)"
+                f"{where}: {token!r} has status {status[vid]!r} in the manifest (not used for "
+                "training; its reason column says why)"
             )
         chosen.add(vid)
     if not chosen:

@@ -181,6 +181,23 @@ def clips(config: dict, stage: str, dataset_name: str) -> dict:
     }
 
 
+def longest_clip(config: dict, dataset_name: str) -> tuple[int, str]:
+    """(frames, description) of the longest stretch of a video any stage reads as one
+    sample on this dataset: the pretraining window or a finetuning / student clip. A video
+    with fewer frames is "shorter than one clip" (its clips loop, data/temporal.py)."""
+    pre = config["pretrain"]
+    spans = {
+        f"the pretraining window of {pre['n_clips']} x {pre['clip_len']} frames": pre["n_clips"]
+        * pre["clip_len"]
+    }
+    for stage in ("finetune", "student"):
+        c = clips(config, stage, dataset_name)
+        what = f"a {stage} clip of {c['clip_len']} frames at stride {c['stride']}"
+        spans[what] = (c["clip_len"] - 1) * c["stride"] + 1
+    what, frames = max(spans.items(), key=lambda item: item[1])
+    return frames, what
+
+
 def default_teachers(config: dict) -> list[str]:
     n, s = config["pretrain"]["n_clips"], config["student"]["teacher_pretrain_seed"]
     return [P.teacher_id(kind, n, s) for kind in P.TEACHER_KINDS]

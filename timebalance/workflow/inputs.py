@@ -99,8 +99,13 @@ def frames_params(config: dict, wildcards) -> dict:
     }
 
 
-def max_bad_fraction(config: dict, wildcards) -> float:
-    return C.frames_settings(config, wildcards.dataset)["max_bad_fraction"]
+def manifest_params(config: dict, wildcards) -> dict:
+    """What decides the manifest's rows: the tolerated share of videos without frames, and
+    the dataset's min_frames (shorter videos leave the splits and pretraining)."""
+    return {
+        "max_bad_fraction": C.frames_settings(config, wildcards.dataset)["max_bad_fraction"],
+        "min_frames": C.dataset(config, wildcards.dataset)["min_frames"],
+    }
 
 
 def labeled_list(config: dict, wildcards) -> str | None:

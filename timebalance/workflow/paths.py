@@ -74,6 +74,8 @@ INDEX = f"{R}/index/{{dataset}}.csv"
 CLASSES = f"{R}/index/{{dataset}}.classes.txt"
 FRAME_SHARD = f"{R}/frames/{{dataset}}/shards/{{shard}}.csv"
 MANIFEST = f"{R}/frames/{{dataset}}/manifest.csv"
+# What extraction made of the videos (truncated, short, skipped), written with the manifest.
+EXTRACTION_SUMMARY = f"{R}/frames/{{dataset}}/summary.json"
 FRAMES_ROOT = f"{R}/frames/{{dataset}}/jpg"
 SPLIT = f"{R}/splits/{{dataset}}/{{budget}}/seed{{seed}}/{{part}}.csv"
 SPLIT_PARTS = ("labeled", "unlabeled", "val", "test")
