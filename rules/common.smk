@@ -37,17 +37,3 @@ def bind(function, *args):
     """A function of timebalance.workflow.inputs with this run's config bound, so that
     Snakemake calls it with the job's wildcards."""
     return partial(function, *args, config)
-
-
-rule misspelt_budget:
-    # Never runs: it matches only a requested results/<dataset>_<budget>/... path whose
-    # budget is misspelt, and its input function raises the budget parser's message
-    # (Snakemake alone would say "No rule to produce" it).
-    input:
-        bind(F.misspelt_budget),
-    output:
-        P.MISSPELT_BUDGET_TARGET,
-    log:
-        P.log_path("misspelt_budget", P.MISSPELT_BUDGET_TARGET),
-    run:
-        raise ValueError("unreachable: the input function rejects every budget it sees")

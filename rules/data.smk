@@ -101,3 +101,18 @@ rule make_splits:
         code=code("make_splits"),
     script:
         "../workflow_scripts/make_splits.py"
+
+
+# Never runs: it matches only a requested results/<dataset>_<budget>/... path whose budget is
+# misspelt, and its input function raises the budget parser's message (Snakemake alone would
+# say "No rule to produce" it).
+rule misspelt_budget:
+    input:
+        bind(F.misspelt_budget),
+    output:
+        P.MISSPELT_BUDGET_TARGET,
+    log:
+        P.log_path("misspelt_budget", P.MISSPELT_BUDGET_TARGET),
+    localrule: True
+    run:
+        raise ValueError("unreachable: the input function rejects every budget it sees")
