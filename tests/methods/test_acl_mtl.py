@@ -72,7 +72,7 @@ def test_one_step_wires_eq19_eq20_and_the_acl_mtl_state():
     teacher = frozen_copy(student)
     parts = AclMtlModules(SPEC, student.feature_dim, 3)
     batch = _batch()
-    step = acl_mtl_step(student, teacher, parts, SPEC, torch.device("cpu"), seed=0)
+    step = acl_mtl_step(student, teacher, parts, SPEC, torch.device("cpu"))
     out = step(batch)
     # eq. 20 with mu_1 = mu_2 = 1
     terms = out["labeled_ce"] + out["unlabeled_ce"] + out["mtl"] + out["acl"]
@@ -95,7 +95,7 @@ def test_one_step_wires_eq19_eq20_and_the_acl_mtl_state():
     assert out2["acl"].item() > 0 and int(parts.bank.count) == 8
     # a weight on L_MTL enters the sum
     spec2 = dataclasses.replace(SPEC, mtl_weight=2.0)
-    out3 = acl_mtl_step(student, teacher, parts, spec2, torch.device("cpu"), seed=0)(batch)
+    out3 = acl_mtl_step(student, teacher, parts, spec2, torch.device("cpu"))(batch)
     terms = out3["labeled_ce"] + out3["unlabeled_ce"] + 2 * out3["mtl"] + out3["acl"]
     assert out3["loss"].item() == pytest.approx(terms.item(), rel=1e-6)
 
@@ -106,7 +106,7 @@ def test_switches_leave_out_their_parts():
     parts = AclMtlModules(spec, student.feature_dim, 3)
     assert parts.teacher_pairs() == [] and parts.bank is None and parts.g_s is None
     assert spec.active_long_strides == ()
-    out = acl_mtl_step(student, frozen_copy(student), parts, spec, torch.device("cpu"), seed=0)(
+    out = acl_mtl_step(student, frozen_copy(student), parts, spec, torch.device("cpu"))(
         _batch(scales=1)
     )
     assert out["acl"].item() == 0 and out["mtl"].item() == 0
@@ -130,10 +130,15 @@ def test_paper_optimizer_is_sgd_with_steps_at_25_and_28():
     group = optimizer.param_groups[0]
     assert group["momentum"] == 0.9 and group["weight_decay"] == 1e-3
     lrs = []
-    for _ in range(30):
+    for epoch in range(30):
         lrs.append(optimizer.param_groups[0]["lr"])
+        assert scheduler.lr == lrs[-1]
         optimizer.step()
-        scheduler.step()
+        scheduler.step(loss=1.0)
+        if epoch == 26:  # a resumed run continues the schedule
+            state = scheduler.state_dict()
+            optimizer, scheduler = paper_optimizer([param], sgd)
+            scheduler.load_state_dict(state)
     assert lrs[:25] == pytest.approx([0.005] * 25)
     assert lrs[25:28] == pytest.approx([0.0005] * 3)
     assert lrs[28:] == pytest.approx([0.00005] * 2)
@@ -170,7 +175,7 @@ def test_a_gradient_step_of_the_student_lowers_each_term(term):
     teacher = frozen_copy(student)
     parts = AclMtlModules(spec, student.feature_dim, 3)
     batch = _batch(scales=3 if spec.mtl else 1)
-    step = acl_mtl_step(student, teacher, parts, spec, torch.device("cpu"), seed=0)
+    step = acl_mtl_step(student, teacher, parts, spec, torch.device("cpu"))
     for _ in range(3):  # fill the bank, set the prototypes and centres
         step(batch)
     state = {"teacher": teacher.state_dict(), "parts": parts.state_dict()}

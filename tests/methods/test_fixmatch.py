@@ -22,12 +22,14 @@ from timebalance.methods.fixmatch import (
     FixMatchSpec,
     ViewSettings,
     ema_update,
+    forward_map,
     frozen_copy,
     pseudo_labels,
     train_fixmatch,
     unlabeled_cross_entropy,
 )
 from timebalance.methods.settings import EvalSettings
+from timebalance.models import build_backbone
 from timebalance.models.heads import ProjectionHead
 
 VIEWS = ViewSettings(flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8, grey_p=0.2)
@@ -203,3 +205,15 @@ def test_fixmatch_spec_names_bad_values():
         _settings(export="ema")
     with pytest.raises(ValueError, match="unlabeled_ratio"):
         _settings(unlabeled_ratio=0)
+
+
+def test_forward_map_matches_the_backbone_forward():
+    torch.manual_seed(0)
+    model = build_backbone("tiny", num_classes=3).eval()
+    x = torch.randn(2, 3, 4, 16, 16)
+    fmap, pooled, logits = forward_map(model, x)
+    out = model(x)
+    assert fmap.ndim == 5 and torch.allclose(pooled, out.pooled)
+    assert torch.allclose(logits, out.logits)
+    with pytest.raises(ValueError, match="no classifier"):
+        forward_map(build_backbone("tiny"), x)

@@ -156,18 +156,60 @@ class SgdSettings(Settings):
     decay: float  # lr factor at each milestone (004: 0.1)
 
 
+class MilestoneSchedule:
+    """Epoch-level step schedule with the interface of `engine.schedule.WarmupPlateau`
+    (``lr``, ``step(loss)``, ``state_dict``), so `fit` can take it: lr = base x decay^k
+    after k milestones. Call ``step`` once per epoch, after it; the loss is ignored."""
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        *,
+        base_lr: float,
+        milestones: tuple[int, ...],
+        decay: float,
+    ) -> None:
+        if list(milestones) != sorted(set(milestones)) or not 0 < decay < 1:
+            raise ValueError(
+                f"milestones must increase and decay lie in (0, 1); got {milestones}, {decay}"
+            )
+        self.optimizer, self.base_lr = optimizer, base_lr
+        self.milestones, self.decay = tuple(milestones), decay
+        self.epoch = 0
+        self._apply()
+
+    @property
+    def lr(self) -> float:
+        return self.base_lr * self.decay ** sum(self.epoch >= m for m in self.milestones)
+
+    def _apply(self) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+
+    def step(self, loss: float | None = None) -> None:
+        self.epoch += 1
+        self._apply()
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = int(state["epoch"])
+        self._apply()
+
+
 def paper_optimizer(
     params: Iterable[nn.Parameter], sgd: SgdSettings
-) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.MultiStepLR]:
-    """SGD with 004's momentum and weight decay, and a per-epoch step schedule (call
-    ``scheduler.step()`` once per epoch). Ready for an optimiser factory in `fit`."""
+) -> tuple[torch.optim.SGD, MilestoneSchedule]:
+    """004's SGD (momentum, weight decay) and its step schedule, the pair `fit` builds
+    internally for Adam: ready for an optimiser factory argument of `fit`."""
     optimizer = torch.optim.SGD(
         params, lr=sgd.lr, momentum=sgd.momentum, weight_decay=sgd.weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(sgd.milestones), gamma=sgd.decay
+    schedule = MilestoneSchedule(
+        optimizer, base_lr=sgd.lr, milestones=sgd.milestones, decay=sgd.decay
     )
-    return optimizer, scheduler
+    return optimizer, schedule
 
 
 class AclMtlModules(nn.Module):
@@ -206,8 +248,6 @@ def acl_mtl_step(
     parts: AclMtlModules,
     spec: AclMtlSpec,
     device: torch.device,
-    *,
-    seed: int,
 ) -> StepFn:
     """Batch {"labeled": {"weak": B_l x 1 x ..., "label"}, "unlabeled": {"weak":
     B_u x (1 + N) x 3 x T x H x W, "strong": B_u x 3 x T x H x W, "label"}} -> the terms of
@@ -246,9 +286,7 @@ def acl_mtl_step(
             feats = parts.h_s(s_pooled)  # eqs. 4 and 6
             parts.prototypes.update(feats[:n_l], yl)  # eq. 5 (Algorithm 1, line 2)
             bank_f, bank_y = parts.bank.entries()
-            rel = reliability(
-                f_p, pseudo, parts.prototypes, bank_f, bank_y, scope=spec.gmm_scope, seed=seed
-            )
+            rel = reliability(f_p, pseudo, parts.prototypes, bank_f, bank_y, scope=spec.gmm_scope)
             positives = positive_mask(rel, spec.epsilon, sample_confidence=spec.sample_confidence)
             out["acl"] = acl_loss(feats[n_l:], f_p, bank_f, positives, spec.acl_temperature)
             parts.bank.enqueue(f_p, pseudo)
@@ -317,7 +355,7 @@ def train_acl_mtl(
     )  # fmt: skip
     result = fit(
         modules={"student": student, "teacher": teacher, "parts": parts},
-        step_fn=acl_mtl_step(student, teacher, parts, sp, dev, seed=s.seed),
+        step_fn=acl_mtl_step(student, teacher, parts, sp, dev),
         batches=batches,
         optim=s.optim,
         device=dev,
