@@ -86,14 +86,21 @@ def test_strong_view_is_the_weak_view_plus_colour_ops():
 
 
 def test_multiscale_starts_nest_long_clips_around_the_short_one():
-    rng = np.random.default_rng(0)
-    starts = multiscale_starts(400, 8, (8, 16, 32), "nested", rng)
-    centres = [s + (7 * step + 1) // 2 for s, step in zip(starts, (8, 16, 32), strict=True)]
-    assert max(centres) - min(centres) <= 1
-    rand = multiscale_starts(400, 8, (8, 16, 32), "random", np.random.default_rng(1))
+    strides, clip_len = (8, 16, 32), 8
+    spans = [(clip_len - 1) * s + 1 for s in strides]
+    clamped = 0
+    for seed in range(50):
+        starts = multiscale_starts(400, clip_len, strides, "nested", np.random.default_rng(seed))
+        assert 0 <= starts[0] <= 400 - spans[0]
+        centre = starts[0] + spans[0] // 2
+        for start, length in zip(starts[1:], spans[1:], strict=True):
+            assert start == max(0, centre - length // 2)
+            clamped += start == 0
+    assert 0 < clamped < 100, "both the free and the clamped case are covered"
+    rand = multiscale_starts(400, 8, strides, "random", np.random.default_rng(1))
     assert len(set(rand.tolist())) == 3
     with pytest.raises(ValueError, match="placement"):
-        multiscale_starts(400, 8, (8,), "aligned", rng)
+        multiscale_starts(400, 8, (8,), "aligned", np.random.default_rng(0))
 
 
 def test_multiscale_dataset_returns_weak_clips_per_stride_and_one_strong(toy):  # noqa: F811
