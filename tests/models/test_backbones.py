@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import re
+import ast
 from pathlib import Path
 
 import pytest
 import torch
+from torchvision.models import video as tv_video
 from torchvision.models.video import r3d_18
 
+from timebalance import io
 from timebalance.models import (
     BACKBONES,
     BackboneOutput,
@@ -16,12 +18,45 @@ from timebalance.models import (
     build_backbone,
     count_parameters,
 )
+from timebalance.models.torchvision_video import MViTTrunk
 
 # Trunk parameters (everything but the classifier), computed from the architectures:
 # r3d18 = torchvision r3d_18 (33,371,472) minus its 512 x 400 fc (205,200); slow_r50 =
 # pytorchvideo slow_r50 (32,454,096) minus its 2048 x 400 head (819,600).
 TRUNK_PARAMS = {"r3d18": 33_166_272, "slow_r50": 31_634_496, "tiny": 445_968}
-FEATURE_DIM = {"r3d18": 512, "slow_r50": 2048, "tiny": 128}
+FEATURE_DIM = {
+    "r3d18": 512,
+    "slow_r50": 2048,
+    "tiny": 128,
+    "timesformer_b16": 768,
+    "timesformer_tiny": 96,
+    "r2plus1d_18": 512,
+    "mc3_18": 512,
+    "s3d": 1024,
+    "swin3d_t": 768,
+    "mvit_v2_s": 768,
+}
+# Feature map of a 2 x 3 x 16 x 32 x 32 batch (T' x H' x W').
+MAP_16x32 = {
+    "r3d18": (4, 2, 2),
+    "slow_r50": (16, 1, 1),
+    "tiny": (4, 4, 4),
+    "timesformer_b16": (16, 2, 2),
+    "timesformer_tiny": (8, 4, 4),
+    "r2plus1d_18": (2, 2, 2),
+    "mc3_18": (16, 2, 2),
+    "s3d": (2, 1, 1),
+    "swin3d_t": (8, 1, 1),
+    "mvit_v2_s": (8, 1, 1),
+}
+# The classifier a torchvision model carries (its parameters are not part of the trunk).
+TORCHVISION = {
+    "r2plus1d_18": "fc",
+    "mc3_18": "fc",
+    "s3d": "classifier",
+    "swin3d_t": "head",
+    "mvit_v2_s": "head",
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +74,19 @@ def clips(*shape: int, seed: int = 0) -> torch.Tensor:
 
 
 def test_names_and_unknown_name() -> None:
-    assert BACKBONES == ("r3d18", "slow_r50", "tiny")
-    with pytest.raises(ValueError, match="r3d18, slow_r50, tiny"):
+    assert BACKBONES == (
+        "r3d18",
+        "slow_r50",
+        "tiny",
+        "timesformer_b16",
+        "timesformer_tiny",
+        "r2plus1d_18",
+        "mc3_18",
+        "s3d",
+        "swin3d_t",
+        "mvit_v2_s",
+    )
+    with pytest.raises(ValueError, match="r3d18, slow_r50, tiny, timesformer_b16"):
         build_backbone("resnet50")
 
 
@@ -98,10 +144,91 @@ def test_tiny_parameter_count_and_shapes() -> None:
 
 
 @pytest.mark.parametrize("name", BACKBONES)
-def test_feature_dim_and_classifier_sizes(name: str, request) -> None:
-    model = request.getfixturevalue(name) if name != "tiny" else build_backbone("tiny")
+def test_every_backbone_maps_a_small_clip(name: str, request) -> None:
+    shared = name in ("r3d18", "slow_r50", "timesformer_b16")  # slow to build: fixtures
+    model = request.getfixturevalue(name) if shared else build_backbone(name, num_classes=3).eval()
     assert model.feature_dim == FEATURE_DIM[name]
-    assert model.num_classes is None
+    x = clips(2, 3, 16, 32, 32)
+    with torch.no_grad():
+        fmap = model.features(x)
+        out = model(x)
+    assert fmap.shape == (2, FEATURE_DIM[name], *MAP_16x32[name])
+    assert out.pooled.shape == (2, FEATURE_DIM[name])
+    assert out.slices.shape == (2, 4, FEATURE_DIM[name])
+    assert torch.isfinite(out.pooled).all()
+    if not shared:
+        assert out.logits.shape == (2, 3)
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION))
+def test_torchvision_trunks_keep_everything_but_the_head(name: str) -> None:
+    reference = getattr(tv_video, name)(weights=None)
+    head = getattr(reference, TORCHVISION[name])
+    model = build_backbone(name)
+    assert count_parameters(model.trunk) == count_parameters(reference) - count_parameters(head)
+    # the trunk's state dict is torchvision's minus the head, name for name
+    want = {k for k in reference.state_dict() if not k.startswith(f"{TORCHVISION[name]}.")}
+    assert set(model.trunk.state_dict()) == want
+
+
+@pytest.mark.parametrize("name", ["r2plus1d_18", "mc3_18", "swin3d_t"])
+def test_torchvision_weights_load_and_match_torchvision(name: str, tmp_path: Path) -> None:
+    """A torchvision state dict (with its Kinetics-sized head) loads by name, and the
+    backbone's pooled feature is what torchvision's own forward feeds its head."""
+    torch.manual_seed(0)
+    reference = getattr(tv_video, name)(weights=None).eval()
+    path = tmp_path / f"{name}_torchvision.pth"
+    io.write_torch(reference.state_dict(), path)
+    model = build_backbone(name, num_classes=5, pretrained=path).eval()
+    setattr(reference, TORCHVISION[name], torch.nn.Identity())
+    x = clips(1, 3, 8, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).pooled, reference(x), rtol=1e-4, atol=1e-5)
+
+
+def small_mvit(spatial: int, frames: int, *, relative: bool = True):
+    """A two-block MViTv2 (relative positions) or, with relative=False, one with MViTv1's
+    absolute position embeddings."""
+    from torchvision.models.video.mvit import MSBlockConfig, MViT
+
+    blocks = [
+        MSBlockConfig(2, 16, 16, [3, 3, 3], [3, 3, 3], [1, 1, 1], [1, 2, 2]),
+        MSBlockConfig(2, 16, 32, [3, 3, 3], [3, 3, 3], [1, 2, 2], [1, 1, 1]),
+    ]
+    return MViT(
+        spatial_size=(spatial, spatial),
+        temporal_size=frames,
+        block_setting=blocks,
+        residual_pool=True,
+        residual_with_cls_embed=False,
+        rel_pos_embed=relative,
+        proj_after_attn=True,
+        num_classes=4,
+    ).eval()
+
+
+def test_mvit_trunk_is_torchvision_at_the_built_size_and_takes_other_sizes() -> None:
+    torch.manual_seed(0)
+    net = small_mvit(32, 8)
+    captured = {}
+    net.norm.register_forward_hook(lambda _m, _i, out: captured.update(tokens=out))
+    trunk = MViTTrunk(net)
+    x = clips(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        net(x)
+        fmap = trunk(x)  # stride 2 x 4 x 4, then one 1 x 2 x 2 pooling of the queries
+    assert fmap.shape == (2, 32, 4, 4, 4)
+    torch.testing.assert_close(fmap.flatten(2).transpose(1, 2), captured["tokens"][:, 1:])
+    with torch.no_grad():
+        assert trunk(clips(1, 3, 16, 48, 64)).shape == (1, 32, 8, 6, 8)
+
+
+def test_mvit_with_absolute_positions_needs_its_built_size() -> None:
+    trunk = MViTTrunk(small_mvit(32, 8, relative=False))
+    with torch.no_grad():
+        assert trunk(clips(1, 3, 8, 32, 32)).shape == (1, 32, 4, 4, 4)
+        with pytest.raises(ValueError, match=r"for 8 x 32 x 32 clips.*8-frame clips cropped to 32"):
+            trunk(clips(1, 3, 8, 64, 64))
 
 
 def test_set_num_classes_keeps_trunk_and_replaces_head() -> None:
@@ -152,8 +279,20 @@ def test_tiny_trains() -> None:
     assert all(p.grad is not None for p in model.parameters())
 
 
+def cuda_calls(source: str) -> list[int]:
+    """Lines of the code (not docstrings or comments, which may name it) calling .cuda()."""
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "cuda"
+    ]
+
+
 def test_no_cuda_calls_in_method_core() -> None:
+    assert cuda_calls("x = 1  # not .cuda()\ny = model.cuda()\n") == [2]
     root = Path(__file__).resolve().parents[2] / "timebalance"
     for sub in ("models", "losses", "methods"):
         for path in (root / sub).glob("*.py"):
-            assert not re.search(r"\.cuda\(", path.read_text()), path
+            assert not cuda_calls(path.read_text()), path

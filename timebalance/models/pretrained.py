@@ -138,23 +138,21 @@ def load_pretrained(model: VideoBackbone, path: str | Path) -> PretrainedLoad:
     others = sorted(k for k in state if not k.startswith(("trunk.", "classifier.")))
     if others:
         raise ValueError(
-            f"{source}: unexpected key {_shown(others[0], layout)!r} ({len(others)} in all) "
-            f"for a {model.name} backbone ({layout} layout); was it saved from another "
-            "architecture?"
+            f"{source}: {others[0]!r} is unexpected ({len(others)} in all) for a {model.name} "
+            f"backbone ({layout} layout: keys 'trunk.*' and 'classifier.*'); save the "
+            "backbone's state dict alone"
         )
     missing = [k for k in trunk_keys if k not in trunk_state and not k.endswith(_OPTIONAL_SUFFIX)]
-    if missing:
+    extra = sorted((k for k in trunk_state if k not in own), key=_natural)
+    if missing or extra:
+        found = []
+        if missing:
+            found.append(f"{_shown(missing[0], layout)!r} is missing ({len(missing)} in all)")
+        if extra:
+            found.append(f"{_shown(extra[0], layout)!r} is unexpected ({len(extra)} in all)")
         raise ValueError(
-            f"{source}: {_shown(missing[0], layout)!r} is missing ({len(missing)} trunk "
-            f"tensors in all) for a {model.name} backbone ({layout} layout); was it saved "
-            "from another architecture?"
-        )
-    extra = sorted(k for k in trunk_state if k not in own)
-    if extra:
-        raise ValueError(
-            f"{source}: unexpected key {_shown(extra[0], layout)!r} ({len(extra)} in all) for "
-            f"a {model.name} backbone ({layout} layout); was it saved from another "
-            "architecture (another depth)?"
+            f"{source}: {' and '.join(found)} for a {model.name} backbone ({layout} layout); "
+            "was it saved from another architecture or depth?"
         )
     for key, value in trunk_state.items():
         if own[key].shape != value.shape:
@@ -174,6 +172,11 @@ def load_pretrained(model: VideoBackbone, path: str | Path) -> PretrainedLoad:
     kept = [k for k in own if k not in load]
     _load(model, own, load)
     return _done(source, layout, sorted(load), kept, sorted(skipped))
+
+
+def _natural(key: str) -> tuple:
+    """Sort key: blocks.2 before blocks.10."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in key.split("."))
 
 
 def _shown(key: str, layout: str) -> str:
