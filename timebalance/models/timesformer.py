@@ -239,6 +239,11 @@ class TimeSformer(nn.Module):
             nn.init.zeros_(block.temporal_fc.weight)
             nn.init.zeros_(block.temporal_fc.bias)
 
+    def no_weight_decay(self) -> set[str]:
+        """Parameters TimeSformer trains without weight decay (the learned tokens and
+        position embeddings), by their names in this module."""
+        return {"cls_token", "pos_embed", "time_embed"}
+
     def position_embeddings(self, t: int, h: int, w: int) -> tuple[Tensor, Tensor, Tensor]:
         """(class-token position 1 x 1 x D, spatial 1 x 1 x h*w x D, temporal 1 x t x 1 x D)
         for a t x h x w token grid, interpolated when it differs from the built one."""
@@ -420,6 +425,8 @@ def load_vit_weights(model: TimeSformer, path: str | Path) -> list[str]:
 
     See :func:`vit_to_timesformer` for the mapping. Tensors the file does not provide
     (``time_embed``, every ``temporal_fc``) keep their TimeSformer initialisation (zeros).
+    The weights expect frames normalised as they were in the ViT's ImageNet training (timm's
+    original ViT-B/16 and its AugReg versions use mean 0.5 and std 0.5 per channel).
 
     Returns:
         the file's keys that were not used (its ImageNet classifier).
