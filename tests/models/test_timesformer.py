@@ -377,3 +377,19 @@ def test_timesformer_tiny_trains_on_fixed_clips() -> None:
 def test_small_size_is_the_documented_one() -> None:
     assert TIMESFORMER_TINY.tubelet_size == 2 and TIMESFORMER_TINY.patch_size == 8
     assert count_parameters(TimeSformer(TIMESFORMER_TINY)) == 674_016
+
+
+def test_stochastic_depth_only_in_training_and_decay_exclusions_exist() -> None:
+    torch.manual_seed(0)
+    model = TimeSformer(replace(SMALL, drop_path=0.5))
+    assert [b.drop_path.p for b in model.blocks] == [0.0, 0.5]  # linear 0 -> drop_path
+    for blk in model.blocks:
+        torch.nn.init.normal_(blk.temporal_fc.weight, std=0.2)
+    x = randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        model.eval()
+        torch.testing.assert_close(model(x), model(x), rtol=0, atol=0)
+        model.train()
+        draws = {tuple(model(x).flatten()[:4].tolist()) for _ in range(8)}
+    assert len(draws) > 1  # blocks dropped at random while training
+    assert model.no_weight_decay() <= dict(model.named_parameters()).keys()
