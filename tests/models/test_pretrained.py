@@ -11,7 +11,7 @@ import torch
 
 from timebalance import io
 from timebalance.models import VideoBackbone, build_backbone, load_pretrained
-from timebalance.models.timesformer import vit_to_timesformer
+from timebalance.models.vit_weights import vit_to_timesformer
 
 
 def clips(*shape: int, seed: int = 0) -> torch.Tensor:

@@ -25,8 +25,8 @@ from timebalance.models.timesformer import (
     DividedBlock,
     TimeSformer,
     TimeSformerConfig,
-    load_vit_weights,
 )
+from timebalance.models.vit_weights import load_vit_weights
 
 # A ViT-B/16-shaped network, shrunk: width 32, 2 heads, 2 blocks, 8 px patches of 32 px frames.
 SMALL = TimeSformerConfig(

@@ -1,14 +1,16 @@
 """Video backbones with one interface: clips in, pooled features and temporal slices out.
 
-Every backbone is a :class:`VideoBackbone` wrapping a trunk (convolutional or transformer) that maps
-``N x 3 x T x H x W`` clips to a feature map ``N x D x T' x H' x W'``. From that map it returns
+Every backbone is a :class:`VideoBackbone` wrapping a trunk (convolutional or transformer)
+that maps ``N x 3 x T x H x W`` clips to a feature map ``N x D x T' x H' x W'``. From that map
+it returns
 
 - ``pooled``: global average over time and space, ``N x D`` (the clip embedding);
 - ``slices``: adaptive average pooling to ``(4, 1, 1)``, ``N x 4 x D``. For a 16-frame clip the
   r3d18 and tiny trunks keep exactly 4 temporal positions, so slice ``t`` of a sparse (global)
   clip covers the same quarter of the 64-frame window as dense (local) clip ``t`` (TCLR's
-  global-local loss, L_D2). For other lengths the pooling still yields 4 slices (repeating
-  positions when ``T' < 4``);
+  global-local loss, L_D2); timesformer_tiny, mc3_18, swin3d_t and mvit_v2_s keep 8 or 16
+  positions, which the pooling averages into the same quarters. For other lengths the pooling
+  still yields 4 slices (repeating positions when ``T' < 4``: r2plus1d_18 and s3d keep 2);
 - ``logits``: ``N x num_classes`` from a dropout + linear classifier on ``pooled``, or ``None``
   when no classifier is attached (self-supervised pretraining).
 

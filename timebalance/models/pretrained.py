@@ -32,7 +32,8 @@ from torch import Tensor
 
 from timebalance import io
 from timebalance.models.backbones import NATIVE_HEADS, VideoBackbone
-from timebalance.models.timesformer import TimeSformer, is_vit_layout, vit_to_timesformer
+from timebalance.models.timesformer import TimeSformer
+from timebalance.models.vit_weights import is_vit_layout, vit_to_timesformer
 
 log = logging.getLogger(__name__)
 
