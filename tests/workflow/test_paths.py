@@ -44,6 +44,15 @@ def test_schema_patterns_are_the_code_grammars():
     assert n_clips == [n for n in range(10) if re.fullmatch(P.N_CLIPS, str(n))]
 
 
+def test_schema_backbones_are_the_registry():
+    """A config may name exactly the backbones `build_backbone` knows."""
+    from timebalance.models import BACKBONES
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    dataset = schema["properties"]["datasets"]["additionalProperties"]["properties"]
+    assert dataset["backbone"]["enum"] == list(BACKBONES)
+
+
 @pytest.mark.parametrize(
     ("name", "good", "bad"),
     [
