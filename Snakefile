@@ -23,12 +23,13 @@ include: "rules/figures.smk"
 
 
 # The synthetic default's results, tables, figures (all but Fig. 5, which trains three more
-# students per seed: `figures`) and run times: everything the HTML report shows.
+# students per seed: `figures`), run times and the configuration: what the HTML report shows.
 rule demo:
     input:
         demo_targets(),
         F.figure_targets(config, with_init=False),
         P.RUN_TIMES.values(),
+        P.CONFIG_PAGE,
 
 
 rule all:

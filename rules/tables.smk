@@ -93,3 +93,26 @@ rule run_times:
         code=code("run_times"),
     script:
         "../workflow_scripts/run_times.py"
+
+
+# The validated configuration (schema defaults filled in), for the report.
+rule config_page:
+    output:
+        html=report(
+            P.CONFIG_PAGE,
+            caption="report/config.rst",
+            category="Configuration",
+            labels={"what": "configuration"},
+        ),
+    log:
+        P.log_path("config_page", P.CONFIG_PAGE),
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        config=config,
+        code=code("config_page"),
+    script:
+        "../workflow_scripts/config_page.py"

@@ -450,7 +450,7 @@ def fig_scores_inputs(config: dict, wildcards) -> dict[str, str]:
 
 def pretrain_curve_runs(config: dict, wildcards) -> dict[str, str]:
     """Run name -> pretrained checkpoint: the default teachers and the student's TCLR
-    initialisation (their metrics files lie beside, under results/metrics/)."""
+    initialisation (P.mirror("metrics", ...) gives their metrics files)."""
     runs = {t: P.teacher_ssl_weights(wildcards.dataset, t) for t in C.default_teachers(config)}
     init = C.init_checkpoint(config, wildcards.dataset, "ssl_init")
     runs[init.rsplit("/", 1)[-1].removesuffix(".pt")] = init

@@ -115,6 +115,7 @@ FIG_CURVES = _figure("{dataset}_{budget}", "curves_{stage}")  # finetune | stude
 REPORT = f"{R}/report.html"
 BENCHMARKS = f"{R}/benchmarks"  # benchmark_path() files, one folder per rule
 RUN_TIMES = {ext: f"{BENCHMARKS}/run_times.{ext}" for ext in ("csv", "html")}
+CONFIG_PAGE = f"{R}/report/config.html"  # the validated configuration, for the report
 
 
 def fill(pattern: str, **values: object) -> str:
