@@ -437,3 +437,21 @@ def test_every_paper_reference_exists():
             assert row.result_key or row.paper, f"{name}: {row.label} shows nothing"
             for table, paper_row in row.paper.values():
                 assert paper_row in paper_rows(table), f"{name}: {row.label} -> {paper_row}"
+
+
+def test_partial_tables_render_what_exists(tmp_path, monkeypatch):
+    from tests.workflow.conftest import tiny_config, validated
+    from timebalance.report.partial_tables import main, partial_tables
+
+    config = validated(tiny_config())
+    monkeypatch.chdir(tmp_path)
+    student = tmp_path / "results" / "synthetic_50pct" / "student.json"
+    student.parent.mkdir(parents=True)
+    student.write_text(json.dumps(result(61.0, n=1)))
+    md = partial_tables(config, "synthetic")["table1"]
+    assert md_row(md, "TimeBalance (ours)")[0] == "61.00 (n=1)"
+    assert md_row(md, "Supervised (scratch)")[0] == "not run"
+    assert "'not run': 2 measured cell(s) have no result file yet" in md
+    assert not (tmp_path / "results" / "tables").exists()  # nothing written
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    assert main(["--configfile", "config.yaml"]) == 0
