@@ -89,7 +89,6 @@ rule run_times:
         mem_mb=1000,
         runtime=5,
     params:
-        benchmarks=P.BENCHMARKS,
         code=code("run_times"),
     script:
         "../workflow_scripts/run_times.py"

@@ -7,7 +7,6 @@ open_rule_log(snakemake)  # appends every attempt to the rule's log
 from timebalance.report.run_times import write_run_times  # noqa: E402
 
 write_run_times(
-    benchmarks=snakemake.params.benchmarks,
     out_csv=snakemake.output.csv,
     out_html=snakemake.output.html,
 )

@@ -190,7 +190,7 @@ def test_run_times_collect_every_benchmark(tmp_path):
     rules = per_rule(times).set_index("rule")
     assert rules.loc["evaluate", "jobs"] == 2 and rules.loc["evaluate", "total_wall_s"] == 30.0
     assert rules.loc["pretrain_teacher", "max_rss_mb"] == 2100.0
-    write_run_times(benchmarks=tmp_path, out_csv=tmp_path / "t.csv", out_html=tmp_path / "t.html")
+    write_run_times(out_csv=tmp_path / "t.csv", out_html=tmp_path / "t.html")  # below the CSV
     page = (tmp_path / "t.html").read_text()
     assert "<table>" in page and "2,100.0" in page and "3 jobs" in page
     (tmp_path / "evaluate/bad.tsv").write_text("x\n1\n")

@@ -92,8 +92,11 @@ def render_html(times: pd.DataFrame) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_run_times(*, benchmarks: str | Path, out_csv: str | Path, out_html: str | Path) -> None:
-    """Collect every benchmark file below `benchmarks` into a CSV and an HTML page."""
-    times = collect_run_times(benchmarks)
+def write_run_times(
+    *, out_csv: str | Path, out_html: str | Path, benchmarks: str | Path | None = None
+) -> None:
+    """Collect every benchmark file below `benchmarks` (default: the CSV's folder, which is
+    results/benchmarks/ in the workflow) into a CSV and an HTML page."""
+    times = collect_run_times(Path(out_csv).parent if benchmarks is None else benchmarks)
     io.write_text(times.to_csv(index=False, float_format="%.3f"), out_csv)
     io.write_text(render_html(times), out_html)
