@@ -352,7 +352,7 @@ def fit(
                     events.flush()
                 save(epoch + 1)
                 progress.end_epoch(record, wall_s=time.perf_counter() - t0 + elapsed)
-                if flag.stopped:
+                if flag.stopped and epoch + 1 < optim.epochs:  # (after the last: finish)
                     raise Terminated(
                         f"SIGTERM: stopped after epoch {epoch} and saved the run to "
                         f"{resume_path}; start the job again to continue from there"
