@@ -42,7 +42,10 @@ def _wait_for(predicate, timeout: float = 120.0) -> None:
         time.sleep(0.01)
 
 
-def test_sigterm_mid_epoch_saves_exits_nonzero_and_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("workers", [0, 1])
+def test_sigterm_mid_epoch_saves_exits_nonzero_and_resumes_exactly(tmp_path, workers):
+    """With a loader worker, SIGTERM goes to the whole process group, as SLURM signals
+    every process of a job: the worker must not die before the checkpoint is written."""
     epochs = 5
     straight = run(tmp_path / "a.pt", tmp_path / "a.jsonl", epochs=epochs, dropout=0.3)
 
@@ -57,12 +60,15 @@ def test_sigterm_mid_epoch_saves_exits_nonzero_and_resumes_exactly(tmp_path):
         "--dropout=0.3",
         f"--tensorboard={tb}",
         f"--state={tmp_path / 'final.pt'}",
+        f"--workers={workers}",
     ]
     env = {**os.environ, "PYTHONPATH": str(HERE.parents[1])}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     _wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 2)
     time.sleep(0.12)  # a few steps into the third epoch
-    proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGTERM)  # the job's own process group only
     sent = time.time()
     _, stderr = proc.communicate(timeout=60)
     assert time.time() - sent < 5.0, "the job did not stop promptly after SIGTERM"

@@ -27,6 +27,7 @@ def run(
     tensorboard=None,
     log_every_steps=None,
     hist=False,
+    workers=0,
 ):
     torch.manual_seed(0)
     x = torch.randn(256, 8)
@@ -60,7 +61,7 @@ def run(
             shuffle=True,
             seed=seed,
             purpose="toy",
-            workers=0,
+            workers=workers,
             device=device,
         ),
         optim=OptimSettings(
@@ -91,6 +92,7 @@ if __name__ == "__main__":
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--tensorboard")
     parser.add_argument("--state", help="write the selected weights here")
+    parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     result = run(
@@ -102,6 +104,7 @@ if __name__ == "__main__":
         tensorboard=args.tensorboard,
         log_every_steps=4,
         hist=True,
+        workers=args.workers,
     )
     if args.state:
         io.write_torch(result.state, args.state)
