@@ -156,3 +156,64 @@ def test_loaders_skip_to_the_batches_an_uninterrupted_pass_yields():
     stream = [next(endless)[0].tolist() for _ in range(20)]
     skipped = cycle(make, seed=1, epoch=2, skip=13)  # into the second pass
     assert [next(skipped)[0].tolist() for _ in range(7)] == stream[13:]
+
+
+def test_batches_without_skip_are_read_and_dropped_on_resume(tmp_path):
+    """A batches callable of another method (no `skip` argument) still resumes exactly
+    mid-epoch: fit reads the epoch's first batches and drops them. SIGTERM is sent by the
+    step itself here (in-process), after step 3 of epoch 1."""
+    from timebalance.engine.trainer import OptimSettings, fit
+
+    def job(resume, stop_at=None):
+        torch.manual_seed(0)
+        x = torch.randn(128, 4)
+        y = (x[:, 0] > 0).long()
+        model = torch.nn.Sequential(
+            torch.nn.Linear(4, 8), torch.nn.Dropout(0.3), torch.nn.Linear(8, 2)
+        )
+        make = epoch_loader(
+            torch.utils.data.TensorDataset(x, y),
+            batch_size=16,
+            shuffle=True,
+            seed=0,
+            purpose="t",
+            workers=0,
+            device=torch.device("cpu"),
+        )
+        calls = []
+
+        def step(batch):
+            calls.append(1)
+            if len(calls) == stop_at:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return {"loss": torch.nn.functional.cross_entropy(model(batch[0]), batch[1])}
+
+        optim = OptimSettings(
+            epochs=3,
+            lr=1e-2,
+            weight_decay=0.0,
+            warmup_epochs=1,
+            patience=2,
+            max_steps_per_epoch=None,
+        )
+        return fit(
+            modules={"m": model},
+            step_fn=step,
+            batches=lambda epoch: make(epoch),  # no skip argument
+            optim=optim,
+            device=torch.device("cpu"),
+            resume_path=resume,
+            metrics_path=tmp_path / "m.jsonl",
+        )
+
+    straight = job(tmp_path / "a.pt")
+    with pytest.raises(Terminated, match="stopped at epoch 1 step 3"):
+        job(tmp_path / "b.pt", stop_at=8 + 3)  # 8 steps per epoch
+    assert load_torch(tmp_path / "b.pt")["partial"]["steps"] == 3
+    resumed = job(tmp_path / "b.pt")
+    assert resumed.history == [
+        {**h, "time_s": r["time_s"], "samples_per_s": r["samples_per_s"]}
+        for h, r in zip(straight.history, resumed.history, strict=True)
+    ]
+    for key, value in straight.state["m"].items():
+        assert torch.equal(resumed.state["m"][key], value)
