@@ -1,8 +1,8 @@
 """Thin rule script: log to the rule's log file, call one package function."""
 
-import sys
+from timebalance.joblog import open_rule_log
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+open_rule_log(snakemake)  # appends every attempt to the rule's log
 
 from timebalance.report.config_page import write_config_page  # noqa: E402
 
