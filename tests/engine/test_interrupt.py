@@ -217,3 +217,70 @@ def test_batches_without_skip_are_read_and_dropped_on_resume(tmp_path):
     ]
     for key, value in straight.state["m"].items():
         assert torch.equal(resumed.state["m"][key], value)
+
+
+def test_sigterm_during_validation_stops_at_once_and_resumes_exactly(tmp_path):
+    """A long validation pass is cut short (SLURM kills after a grace period): the state
+    after the epoch's steps is saved, and the rerun validates that epoch again."""
+    from timebalance.engine.trainer import OptimSettings, fit
+
+    def job(resume, stop_in_epoch=None):
+        torch.manual_seed(0)
+        x = torch.randn(96, 4)
+        y = (x[:, 0] > 0).long()
+        model = torch.nn.Sequential(
+            torch.nn.Linear(4, 8), torch.nn.Dropout(0.3), torch.nn.Linear(8, 2)
+        )
+        make = epoch_loader(
+            torch.utils.data.TensorDataset(x, y),
+            batch_size=16,
+            shuffle=True,
+            seed=0,
+            purpose="t",
+            workers=0,
+            device=torch.device("cpu"),
+        )
+        epochs_seen = []
+
+        def validate():
+            epochs_seen.append(1)
+            if len(epochs_seen) == stop_in_epoch:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(30)  # a long validation: SIGTERM must cut it short
+            with torch.no_grad():
+                return {"val_top1": float((model(x).argmax(1) == y).float().mean() * 100)}
+
+        def step(batch):
+            return {"loss": torch.nn.functional.cross_entropy(model(batch[0]), batch[1])}
+
+        optim = OptimSettings(
+            epochs=4,
+            lr=1e-2,
+            weight_decay=0.0,
+            warmup_epochs=1,
+            patience=2,
+            max_steps_per_epoch=None,
+        )
+        return fit(
+            modules={"m": model},
+            step_fn=step,
+            batches=make,
+            optim=optim,
+            device=torch.device("cpu"),
+            resume_path=resume,
+            metrics_path=tmp_path / "m.jsonl",
+            validate=validate,
+        )
+
+    straight = job(tmp_path / "a.pt")
+    t0 = time.time()
+    with pytest.raises(Terminated, match="validation of epoch 1"):
+        job(tmp_path / "b.pt", stop_in_epoch=2)
+    assert time.time() - t0 < 20, "validation was not cut short"
+    saved = load_torch(tmp_path / "b.pt")
+    assert (saved["epoch"], saved["partial"]["steps"]) == (1, 6)
+    resumed = job(tmp_path / "b.pt")
+    assert [h["val_top1"] for h in resumed.history] == [h["val_top1"] for h in straight.history]
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    for key, value in straight.state["m"].items():
+        assert torch.equal(resumed.state["m"][key], value)

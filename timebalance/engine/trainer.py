@@ -77,6 +77,13 @@ class Terminated(RuntimeError):
 
 class _Flag:
     stopped = False
+    # While validating, SIGTERM stops at once (`_Interrupted`): the epoch's steps are all
+    # done, and a long validation pass could outlast SLURM's grace period before SIGKILL.
+    interrupts = False
+
+
+class _Interrupted(Exception):
+    """Raised by the SIGTERM handler inside validation."""
 
 
 # Why SIGTERM writes a mid-epoch checkpoint rather than keeping the last finished epoch: a
@@ -96,6 +103,9 @@ def _sigterm_flag() -> Iterator[_Flag]:
 
     def raise_flag(signum, frame) -> None:
         flag.stopped = True
+        if flag.interrupts:
+            flag.interrupts = False
+            raise _Interrupted
 
     previous = signal.signal(signal.SIGTERM, raise_flag)
     try:
@@ -330,9 +340,26 @@ def fit(
                 }
                 record.update({k: v / n_steps for k, v in sums.items()})
                 if validate is not None:
+                    after_steps = {
+                        "steps": n_steps,
+                        "sums": sums,
+                        "samples": samples,
+                        "time_s": wall,
+                        "rng": _rng_state(device),
+                    }
                     for m in modules.values():
                         m.eval()
-                    record.update(validate())
+                    flag.interrupts = True
+                    try:
+                        record.update(validate())
+                    except _Interrupted:
+                        save(epoch, after_steps)  # resumes with this epoch's validation
+                        raise Terminated(
+                            f"SIGTERM: stopped in the validation of epoch {epoch} and saved "
+                            f"the run to {resume_path}; start the job again to continue"
+                        ) from None
+                    finally:
+                        flag.interrupts = False
                 scheduler.step(record["loss"])
                 metric = record.get(select_key)
                 if validate is None or (
