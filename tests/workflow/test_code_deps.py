@@ -83,10 +83,13 @@ def test_imports_are_resolved_like_python(tmp_path):
         "a/unused.py": "",
         "c/__init__.py": "",
         "c/d.py": "from .. import e\nimport timebalance.g.h as h\n",
-        "e.py": "",
         "g/__init__.py": "",
         "g/h.py": "from timebalance.e import something_defined_there\n",
         "lonely.py": "import timebalance\n",
+        # Type-only imports never run: not in the closure (and no cycle through them).
+        "e.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from timebalance import lonely\nelse:\n    from timebalance import k\n",
+        "k.py": "import typing\nif typing.TYPE_CHECKING:\n    import timebalance.lonely\n",
     }
     for name, text in files.items():
         (pkg / name).parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +98,7 @@ def test_imports_are_resolved_like_python(tmp_path):
     script.write_text("import sys\nfrom timebalance.a import f\n")
     assert rel_to(pkg, D.closure(script, pkg)) == {
         "__init__.py", "a/__init__.py", "a/b.py", "c/__init__.py", "c/d.py", "e.py",
-        "g/__init__.py", "g/h.py",
+        "g/__init__.py", "g/h.py", "k.py",
     }  # fmt: skip
     assert D.code_version(script, pkg).startswith("9.9+")
     script.write_text("from timebalance.a.missing import f\n")

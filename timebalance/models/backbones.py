@@ -285,17 +285,6 @@ _BUILDERS: dict[str, Callable[[], tuple[nn.Module, int, float]]] = {
 }
 BACKBONES: tuple[str, ...] = tuple(_BUILDERS)
 
-# The classification head in each backbone's native state-dict layout (torchvision's,
-# pytorchvideo's, TimeSformer's): present in such files, never loaded (models/pretrained.py).
-NATIVE_HEADS: dict[str, tuple[str, ...]] = {
-    "r3d18": ("fc.",),
-    "slow_r50": ("blocks.5.",),
-    "tiny": (),
-    "timesformer_b16": ("head.",),
-    "timesformer_tiny": ("head.",),
-    **tv.TORCHVISION_HEADS,
-}
-
 
 def build_backbone(
     name: str, *, num_classes: int | None = None, pretrained: str | Path | None = None
@@ -321,7 +310,7 @@ def build_backbone(
         trunk, name=name, feature_dim=feature_dim, num_classes=num_classes, dropout=dropout
     )
     if pretrained is not None:
-        from timebalance.models.pretrained import load_pretrained  # imports this module
+        from timebalance.models.pretrained import load_pretrained
 
         load_pretrained(model, pretrained)
     return model
@@ -334,7 +323,6 @@ def count_parameters(module: nn.Module) -> int:
 
 __all__ = [
     "BACKBONES",
-    "NATIVE_HEADS",
     "NUM_SLICES",
     "BackboneOutput",
     "VideoBackbone",

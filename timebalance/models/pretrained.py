@@ -26,14 +26,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from torch import Tensor
 
 from timebalance import io
-from timebalance.models.backbones import NATIVE_HEADS, VideoBackbone
+from timebalance.models import torchvision_video as tv
 from timebalance.models.timesformer import TimeSformer
 from timebalance.models.vit_weights import is_vit_layout, vit_to_timesformer
+
+if TYPE_CHECKING:  # a type only: backbones.py imports this module in build_backbone
+    from timebalance.models.backbones import VideoBackbone
+
+# The classification head in each backbone's native state-dict layout (torchvision's,
+# pytorchvideo's, TimeSformer's): present in such files, never loaded.
+NATIVE_HEADS: dict[str, tuple[str, ...]] = {
+    "r3d18": ("fc.",),
+    "slow_r50": ("blocks.5.",),
+    "tiny": (),
+    "timesformer_b16": ("head.",),
+    "timesformer_tiny": ("head.",),
+    **tv.TORCHVISION_HEADS,
+}
 
 log = logging.getLogger(__name__)
 

@@ -41,6 +41,26 @@ def _module_name(package_root: Path, file: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    """`TYPE_CHECKING` or `typing.TYPE_CHECKING`: a block Python never runs."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _executed_nodes(tree: ast.AST):
+    """Every node of `tree` except the bodies of `if TYPE_CHECKING:` blocks (imports for type
+    annotations only: they neither run nor change what the module computes)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
 @lru_cache(maxsize=1024)
 def _imported_names(
     file: str, mtime_ns: int, module: str, is_package: bool
@@ -51,7 +71,7 @@ def _imported_names(
     tree = ast.parse(Path(file).read_bytes(), filename=file)
     package = module if is_package else module.rpartition(".")[0]
     names: set[tuple[str, bool]] = set()
-    for node in ast.walk(tree):
+    for node in _executed_nodes(tree):
         if isinstance(node, ast.Import):
             names.update((alias.name, True) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
