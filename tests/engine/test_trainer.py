@@ -37,6 +37,35 @@ def test_resume_continues_exactly(tmp_path):
     assert len((tmp_path / "b.jsonl").read_text().splitlines()) == 4
 
 
+def _sgd_steps(params):
+    """004's optimiser (SGD with momentum, lr / 10 at two milestones), momentum buffers and
+    the schedule's epoch both in the resume state."""
+    from timebalance.methods.fixmatch import SgdSettings, paper_optimizer
+
+    sgd = SgdSettings(lr=0.05, momentum=0.9, weight_decay=1e-3, milestones=(2, 3), decay=0.1)
+    return paper_optimizer(params, sgd)
+
+
+def test_optimizer_factory_is_used_and_resumes_exactly(tmp_path):
+    straight = run(
+        tmp_path / "a.pt", tmp_path / "a.jsonl", epochs=4, dropout=0.3, make_optimizer=_sgd_steps
+    )
+    assert [h["lr"] for h in straight.history] == pytest.approx([0.05, 0.05, 0.005, 0.0005])
+    adam = run(tmp_path / "c.pt", tmp_path / "c.jsonl", epochs=4, dropout=0.3)
+    assert [h["lr"] for h in adam.history] != [h["lr"] for h in straight.history]
+    run(tmp_path / "b.pt", tmp_path / "b.jsonl", epochs=2, dropout=0.3, make_optimizer=_sgd_steps)
+    ckpt = load_torch(tmp_path / "b.pt")
+    assert ckpt["scheduler"] == {"epoch": 2}
+    assert "momentum_buffer" in next(iter(ckpt["optimizer"]["state"].values()))
+    resumed = run(
+        tmp_path / "b.pt", tmp_path / "b.jsonl", epochs=4, dropout=0.3, make_optimizer=_sgd_steps
+    )
+    assert resumed.resumed_from == 2
+    assert [h["lr"] for h in resumed.history] == [h["lr"] for h in straight.history]
+    for key, value in straight.state["model"].items():
+        torch.testing.assert_close(resumed.state["model"][key], value)
+
+
 def test_sigkill_mid_epoch_resumes_from_last_checkpoint(tmp_path):
     """kill -9 during an epoch; started again, the job continues from its last finished
     epoch instead of epoch 0."""

@@ -28,6 +28,7 @@ def run(
     log_every_steps=None,
     hist=False,
     workers=0,
+    make_optimizer=None,
 ):
     torch.manual_seed(0)
     x = torch.randn(256, 8)
@@ -80,6 +81,7 @@ def run(
         fingerprint=fingerprint,
         log_every_steps=log_every_steps,
         tensorboard=tensorboard,
+        make_optimizer=make_optimizer,
     )
 
 

@@ -17,11 +17,10 @@ from timebalance.methods.acl_mtl import (
     AclMtlSpec,
     SgdSettings,
     acl_mtl_step,
-    paper_optimizer,
     train_acl_mtl,
 )
 from timebalance.methods.classifier import load_classifier_checkpoint
-from timebalance.methods.fixmatch import ViewSettings, frozen_copy
+from timebalance.methods.fixmatch import ViewSettings, frozen_copy, paper_optimizer
 from timebalance.models import build_backbone
 
 SPEC = AclMtlSpec(
@@ -158,6 +157,7 @@ def _settings(spec: AclMtlSpec) -> AclMtlSettings:
             patience=5,
             max_steps_per_epoch=None,
         ),
+        sgd=None,
         seed=0,
     )
 

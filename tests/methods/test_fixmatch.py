@@ -159,6 +159,7 @@ def _settings(**spec) -> FixMatchSettings:
             patience=5,
             max_steps_per_epoch=None,
         ),
+        sgd=None,
         seed=0,
     )
 

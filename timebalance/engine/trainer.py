@@ -1,4 +1,5 @@
-"""The training loop shared by every stage: Adam, warm-up + plateau, atomic resume
+"""The training loop shared by every stage: Adam, warm-up + plateau (or an optimiser and
+schedule a stage builds itself, `make_optimizer`), atomic resume
 checkpoints (every epoch, and mid-epoch on SIGTERM), one JSON line of metrics per epoch,
 best-on-validation selection, progress lines and TensorBoard event files."""
 
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -31,6 +32,25 @@ from timebalance.seeding import stream
 log = logging.getLogger(__name__)
 
 StepFn = Callable[[Any], Mapping[str, torch.Tensor]]
+
+
+class Schedule(Protocol):
+    """An epoch-level learning-rate schedule as `fit` drives it (`WarmupPlateau`'s interface):
+    ``lr`` is the current rate, ``step(loss)`` runs once after each epoch, and the state
+    dict goes into the resume checkpoint."""
+
+    @property
+    def lr(self) -> float: ...
+
+    def step(self, loss: float) -> None: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+#: params -> (optimizer, schedule): a stage's own optimiser (e.g. 004's SGD with lr steps).
+MakeOptimizer = Callable[[list[nn.Parameter]], tuple[torch.optim.Optimizer, Schedule]]
 
 
 @dataclass(frozen=True)
@@ -175,8 +195,10 @@ def fit(
     fingerprint: str = "",
     log_every_steps: int | None = None,
     tensorboard: str | Path | None = None,
+    make_optimizer: MakeOptimizer | None = None,
 ) -> FitResult:
-    """Train `modules` with Adam until `optim.epochs`, resuming from `resume_path`.
+    """Train `modules` with Adam (or `make_optimizer`'s) until `optim.epochs`, resuming
+    from `resume_path`.
 
     Args:
         modules: trainable modules, already on `device` (their parameters with
@@ -199,15 +221,25 @@ def fit(
         log_every_steps: a progress line every this many steps (and at least every 30 s).
         tensorboard: folder of the run's TensorBoard event files (None: none written).
             Logging never changes what is computed.
+        make_optimizer: trainable parameters -> (optimizer, schedule); the schedule has
+            `WarmupPlateau`'s interface (`Schedule`). None: Adam with `optim.lr` and
+            `optim.weight_decay`, warm-up and plateau halving (supplement B.2); with a
+            factory only `optim.epochs` and `optim.max_steps_per_epoch` are read.
     """
     resume_path, metrics_path = Path(resume_path), Path(metrics_path)
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
     if not params:
         raise ValueError("nothing to train: no parameter requires grad")
-    optimizer = torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay)
-    scheduler = WarmupPlateau(
-        optimizer, base_lr=optim.lr, warmup_epochs=optim.warmup_epochs, patience=optim.patience
-    )
+    if make_optimizer is None:
+        optimizer = torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay)
+        scheduler: Schedule = WarmupPlateau(
+            optimizer,
+            base_lr=optim.lr,
+            warmup_epochs=optim.warmup_epochs,
+            patience=optim.patience,
+        )
+    else:
+        optimizer, scheduler = make_optimizer(params)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     start, history, partial = 0, [], None
     best: dict[str, Any] = {"metric": None, "epoch": -1, "state": None}

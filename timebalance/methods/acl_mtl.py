@@ -21,14 +21,12 @@ Ablations (004 Tables 2, 4, 5): ``acl`` / ``mtl`` switches, epsilon, ``sample_co
 to the short clip (004 Table 5 row 1 equals Table 2's ACL-only row).
 
 Optimisation: 004 uses SGD (momentum 0.9, weight decay 1e-3, lr 0.005, divided by 10 at
-epochs 25 and 28 of 30); ``paper_optimizer`` builds it, but `engine.trainer.fit` only builds
-Adam, so the stage trains with `fit`'s optimiser (``settings.optim``) until `fit` accepts an
-optimiser factory.
+epochs 25 and 28 of 30): ``settings.sgd`` (``fixmatch.paper_optimizer`` through `fit`'s
+``make_optimizer``); ``sgd`` None trains with `fit`'s Adam (``settings.optim``) instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,13 +55,15 @@ from timebalance.losses.mtl import (
     dino_target_entropy,
     mtl_loss,
 )
-from timebalance.methods.classifier import build_classifier, n_classes
+from timebalance.methods.classifier import n_classes
 from timebalance.methods.fixmatch import (
     EXPORTS,
+    SgdSettings,
     ViewSettings,
     ema_update,
     forward_map,
     frozen_copy,
+    optimizer_factory,
     pseudo_labels,
     save_selected,
     stage_loaders,
@@ -71,7 +71,7 @@ from timebalance.methods.fixmatch import (
     validation,
 )
 from timebalance.methods.settings import ClipSettings
-from timebalance.models import VideoBackbone
+from timebalance.models import VideoBackbone, build_backbone
 from timebalance.models.heads import ProjectionHead
 
 ACL_HIDDEN_DIM = 512  # the spatial projection head's hidden width (TimeBalance's head)
@@ -134,82 +134,16 @@ class AclMtlSpec(Settings):
 @dataclass(frozen=True)
 class AclMtlSettings(Settings):
     """The acl_mtl stage. ``clips.stride`` is the short-term step (004: 8), ``clips.clip_len``
-    T (004: 8), ``clips.batch_size`` B_l (004: 1)."""
+    T (004: 8), ``clips.batch_size`` B_l (004: 1). ``sgd``: 004's SGD (None: `fit`'s Adam
+    from ``optim``; ``optim`` gives the epochs either way)."""
 
     backbone: str
     spec: AclMtlSpec
     views: ViewSettings
     clips: ClipSettings
     optim: OptimSettings
+    sgd: SgdSettings | None
     seed: int
-
-
-@dataclass(frozen=True)
-class SgdSettings(Settings):
-    """004's optimiser (Sec. 4.2, following TimeSformer): SGD, momentum 0.9, weight decay
-    1e-3, lr 0.005 divided by 10 at epochs 25 and 28, 30 epochs."""
-
-    lr: float
-    momentum: float
-    weight_decay: float
-    milestones: tuple[int, ...]
-    decay: float  # lr factor at each milestone (004: 0.1)
-
-
-class MilestoneSchedule:
-    """Epoch-level step schedule with the interface of `engine.schedule.WarmupPlateau`
-    (``lr``, ``step(loss)``, ``state_dict``), so `fit` can take it: lr = base x decay^k
-    after k milestones. Call ``step`` once per epoch, after it; the loss is ignored."""
-
-    def __init__(
-        self,
-        optimizer: torch.optim.Optimizer,
-        *,
-        base_lr: float,
-        milestones: tuple[int, ...],
-        decay: float,
-    ) -> None:
-        if list(milestones) != sorted(set(milestones)) or not 0 < decay < 1:
-            raise ValueError(
-                f"milestones must increase and decay lie in (0, 1); got {milestones}, {decay}"
-            )
-        self.optimizer, self.base_lr = optimizer, base_lr
-        self.milestones, self.decay = tuple(milestones), decay
-        self.epoch = 0
-        self._apply()
-
-    @property
-    def lr(self) -> float:
-        return self.base_lr * self.decay ** sum(self.epoch >= m for m in self.milestones)
-
-    def _apply(self) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr
-
-    def step(self, loss: float | None = None) -> None:
-        self.epoch += 1
-        self._apply()
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch = int(state["epoch"])
-        self._apply()
-
-
-def paper_optimizer(
-    params: Iterable[nn.Parameter], sgd: SgdSettings
-) -> tuple[torch.optim.SGD, MilestoneSchedule]:
-    """004's SGD (momentum, weight decay) and its step schedule, the pair `fit` builds
-    internally for Adam: ready for an optimiser factory argument of `fit`."""
-    optimizer = torch.optim.SGD(
-        params, lr=sgd.lr, momentum=sgd.momentum, weight_decay=sgd.weight_decay
-    )
-    schedule = MilestoneSchedule(
-        optimizer, base_lr=sgd.lr, milestones=sgd.milestones, decay=sgd.decay
-    )
-    return optimizer, schedule
 
 
 class AclMtlModules(nn.Module):
@@ -337,15 +271,16 @@ def train_acl_mtl(
     resume: str | Path,
     metrics: str | Path,
 ) -> FitResult:
-    """Train ACL + MTL (eq. 20); `init` is a pretraining checkpoint (None: random; 004
-    starts from ImageNet weights). Writes the selected epoch's student (or teacher) to `out`
-    in the classifier format `methods.evaluate` reads, selected on validation clip top-1."""
+    """Train ACL + MTL (eq. 20); `init` is a weight file for the backbone (any layout
+    `models.pretrained` reads: 004 starts from ImageNet ViT weights; None: random). Writes
+    the selected epoch's student (or teacher) to `out` in the classifier format
+    `methods.evaluate` reads, selected on validation clip top-1."""
     s, sp = settings, settings.spec
     run_id = stage_fingerprint(s, run, inputs=[labeled, unlabeled, val, init, classes])
     dev = start_stage(run, seed=s.seed)
     lab, unl, va = read_split(labeled), read_split(unlabeled), read_split(val)
     k = n_classes(classes, lab, va)
-    student = build_classifier(s.backbone, k, init).to(dev)
+    student = build_backbone(s.backbone, num_classes=k, pretrained=init).to(dev)
     teacher = frozen_copy(student)
     parts = AclMtlModules(sp, student.feature_dim, k).to(dev)
     batches = stage_loaders(
@@ -368,6 +303,7 @@ def train_acl_mtl(
         fingerprint=run_id,
         log_every_steps=run.log_every_steps,
         tensorboard=run.tensorboard,
+        make_optimizer=optimizer_factory(s.sgd),
     )
     save_selected(
         out, result, export=sp.export, resume=resume, model=student,

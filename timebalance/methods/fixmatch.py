@@ -10,16 +10,23 @@ videos (004 / SVFormer: B_l = 1, B_u = 5 per GPU).
 The pieces ACL + MTL reuse live here too: ``ema_update``, ``frozen_copy``, the view loaders,
 ``joined_batches``, ``pseudo_labels``, ``unlabeled_cross_entropy`` and ``save_selected``.
 
-Optimisation is `engine.trainer.fit`'s (Adam, warm-up, plateau halving): 004 trains with SGD
-(see ``acl_mtl.paper_optimizer``), which `fit` cannot take yet.
+Optimisation: ``settings.sgd`` set trains with 004's SGD and lr steps (``paper_optimizer``,
+Sec. 4.2, which 004 uses for its whole framework, so for this baseline too); ``sgd`` None
+trains with `engine.trainer.fit`'s Adam, warm-up and plateau halving (``settings.optim``),
+the optimiser of every TimeBalance stage.
+
+Initialisation: ``init`` is any weight file `models.build_backbone(pretrained=)` reads (004:
+ImageNet ViT-B/16 weights for the TimeSformer; a pretraining checkpoint of this package), or
+None for random weights.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +43,10 @@ from timebalance.engine.loader import cycle, epoch_loader, to_device
 from timebalance.engine.metrics import clip_accuracy
 from timebalance.engine.settings import RunSettings, Settings
 from timebalance.engine.stage import stage_fingerprint, start_stage
-from timebalance.engine.trainer import FitResult, OptimSettings, StepFn, fit
-from timebalance.methods.classifier import (
-    build_classifier,
-    clip_batches,
-    n_classes,
-    save_classifier,
-)
+from timebalance.engine.trainer import FitResult, MakeOptimizer, OptimSettings, StepFn, fit
+from timebalance.methods.classifier import clip_batches, n_classes, save_classifier
 from timebalance.methods.settings import ClipSettings
-from timebalance.models import VideoBackbone
+from timebalance.models import VideoBackbone, build_backbone
 from timebalance.seeding import stream
 
 EXPORTS = ("student", "teacher")
@@ -95,14 +97,89 @@ class FixMatchSpec(Settings):
 
 
 @dataclass(frozen=True)
+class SgdSettings(Settings):
+    """004's optimiser (Sec. 4.2, following TimeSformer): SGD, momentum 0.9, weight decay
+    1e-3, lr 0.005 divided by 10 at epochs 25 and 28, 30 epochs."""
+
+    lr: float
+    momentum: float
+    weight_decay: float
+    milestones: tuple[int, ...]
+    decay: float  # lr factor at each milestone (004: 0.1)
+
+
+class MilestoneSchedule:
+    """Epoch-level step schedule with the interface of `engine.schedule.WarmupPlateau`
+    (``lr``, ``step(loss)``, ``state_dict``), so `fit` can take it: lr = base x decay^k
+    after k milestones. Call ``step`` once per epoch, after it; the loss is ignored."""
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        *,
+        base_lr: float,
+        milestones: tuple[int, ...],
+        decay: float,
+    ) -> None:
+        if list(milestones) != sorted(set(milestones)) or not 0 < decay < 1:
+            raise ValueError(
+                f"milestones must increase and decay lie in (0, 1); got {milestones}, {decay}"
+            )
+        self.optimizer, self.base_lr = optimizer, base_lr
+        self.milestones, self.decay = tuple(milestones), decay
+        self.epoch = 0
+        self._apply()
+
+    @property
+    def lr(self) -> float:
+        return self.base_lr * self.decay ** sum(self.epoch >= m for m in self.milestones)
+
+    def _apply(self) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+
+    def step(self, loss: float | None = None) -> None:
+        self.epoch += 1
+        self._apply()
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = int(state["epoch"])
+        self._apply()
+
+
+def paper_optimizer(
+    params: Iterable[nn.Parameter], sgd: SgdSettings
+) -> tuple[torch.optim.SGD, MilestoneSchedule]:
+    """004's SGD (momentum, weight decay) and its step schedule: `fit`'s
+    ``make_optimizer`` (bind ``sgd`` first)."""
+    optimizer = torch.optim.SGD(
+        params, lr=sgd.lr, momentum=sgd.momentum, weight_decay=sgd.weight_decay
+    )
+    schedule = MilestoneSchedule(
+        optimizer, base_lr=sgd.lr, milestones=sgd.milestones, decay=sgd.decay
+    )
+    return optimizer, schedule
+
+
+def optimizer_factory(sgd: SgdSettings | None) -> MakeOptimizer | None:
+    """`fit`'s ``make_optimizer`` of a method stage: 004's SGD, or None (Adam)."""
+    return None if sgd is None else partial(paper_optimizer, sgd=sgd)
+
+
+@dataclass(frozen=True)
 class FixMatchSettings(Settings):
-    """The fixmatch stage. ``clips.batch_size`` is B_l; B_u = B_l x spec.unlabeled_ratio."""
+    """The fixmatch stage. ``clips.batch_size`` is B_l; B_u = B_l x spec.unlabeled_ratio.
+    ``sgd`` None: `fit`'s Adam from ``optim``; else 004's SGD (``optim`` gives the epochs)."""
 
     backbone: str
     spec: FixMatchSpec
     views: ViewSettings
     clips: ClipSettings
     optim: OptimSettings
+    sgd: SgdSettings | None
     seed: int
 
 
@@ -331,16 +408,17 @@ def train_fixmatch(
     resume: str | Path,
     metrics: str | Path,
 ) -> FitResult:
-    """Train the FixMatch / EMA-teacher baseline; `init` is a pretraining checkpoint (None:
-    random). Writes the selected epoch's student (or teacher, ``spec.export``) to `out` in
-    the classifier format `methods.evaluate` reads; the epoch with the best validation clip
-    top-1 of that network is kept."""
+    """Train the FixMatch / EMA-teacher baseline; `init` is a weight file for the backbone
+    (any layout `models.pretrained` reads; None: random). Writes the selected epoch's
+    student (or teacher, ``spec.export``) to `out` in the classifier format
+    `methods.evaluate` reads; the epoch with the best validation clip top-1 of that network
+    is kept."""
     s, sp = settings, settings.spec
     run_id = stage_fingerprint(s, run, inputs=[labeled, unlabeled, val, init, classes])
     dev = start_stage(run, seed=s.seed)
     lab, unl, va = read_split(labeled), read_split(unlabeled), read_split(val)
     k = n_classes(classes, lab, va)
-    model = build_classifier(s.backbone, k, init).to(dev)
+    model = build_backbone(s.backbone, num_classes=k, pretrained=init).to(dev)
     teacher = frozen_copy(model)
     batches = stage_loaders(
         lab, unl, frames_root, s.clips, s.views.augment(s.clips),
@@ -361,6 +439,7 @@ def train_fixmatch(
         fingerprint=run_id,
         log_every_steps=run.log_every_steps,
         tensorboard=run.tensorboard,
+        make_optimizer=optimizer_factory(s.sgd),
     )
     save_selected(
         out, result, export=sp.export, resume=resume, model=model,
