@@ -20,7 +20,7 @@ rule synthesize_dataset:
 
 rule index_dataset:
     input:
-        unpack(bind(F.index_inputs)),
+        unpack(bind(F.index_inputs, lambda: workflow.dryrun)),
     output:
         index=P.INDEX,
         classes=P.CLASSES,

@@ -8,7 +8,7 @@ import copy
 
 import pytest
 
-from tests.workflow.conftest import SCHEMA, run_snakemake, tiny_config
+from tests.workflow.conftest import SCHEMA, planned_jobs, run_snakemake, tiny_config
 from timebalance.data.index import AnnotationError, read_index
 from timebalance.workflow import config as C
 
@@ -120,19 +120,14 @@ def test_a_schema_error_names_key_value_and_allowed_values_only(tmp_path):
     )
 
 
-def test_bad_targets_and_missing_roots_stop_the_dry_run(tmp_path):
+def test_bad_targets_stop_the_dry_run(tmp_path):
     """The budget of a requested target is checked like a configured one; a misspelt one
-    gets the budget parser's message, not Snakemake's "No rule to produce"; a real
-    dataset's missing root is named with its key when a target needs its index."""
+    gets the budget parser's message, not Snakemake's "No rule to produce"."""
     config = tiny_config()
-    config["datasets"]["mine"] = {"format": "csv", "root": str(tmp_path / "nowhere")}
     cases = {
         "results/synthetic_0pct/student.json": r"the percentage must be in (0, 100]",
         "results/synthetic_95pct/student.json": "no video is left unlabeled",
         "results/synthetic_abc/student.json": "bad label budget 'abc'",
-        "results/mine_10pct/student.json": (
-            f"config: datasets.mine.root '{tmp_path / 'nowhere'}' is not a directory"
-        ),
     }
     for target, says in cases.items():
         proc = run_snakemake(tmp_path, "-n", target, config=config)
@@ -140,6 +135,24 @@ def test_bad_targets_and_missing_roots_stop_the_dry_run(tmp_path):
         assert proc.returncode != 0, target
         assert says in out, out[-2000:]
         assert "No rule to produce" not in out
+
+
+def test_a_missing_root_stops_a_run_before_any_job_and_a_dry_run_warns(tmp_path):
+    """A real dataset's missing root is named with its key when a target needs its index:
+    a run stops while the DAG is built (no job starts); a dry run lists the jobs and warns,
+    so a grid's DAG can be inspected on a machine without the data."""
+    config = tiny_config()
+    config["datasets"]["mine"] = {"format": "csv", "root": str(tmp_path / "nowhere")}
+    says = f"config: datasets.mine.root '{tmp_path / 'nowhere'}' is not a directory"
+    target = "results/mine_10pct/student.json"
+    proc = run_snakemake(tmp_path, "--cores", "1", target, config=config)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert says in out, out[-2000:]
+    assert not (tmp_path / "results").exists()  # nothing ran
+    dry = run_snakemake(tmp_path, "-n", target, config=config)
+    assert f"warning (dry run): {says}" in dry.stderr
+    assert planned_jobs(dry)["index_dataset"] == 1
 
 
 def test_videos_that_differ_only_in_extension_stop_the_index(tmp_path):

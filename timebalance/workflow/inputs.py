@@ -8,6 +8,8 @@ The settings dicts keep the key names the stage functions take."""
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from timebalance.workflow import config as C
@@ -56,17 +58,30 @@ def synthetic_settings(config: dict, wildcards) -> dict:
     return C.dataset(config, wildcards.dataset)["synthetic"]
 
 
-def index_inputs(config: dict, wildcards) -> dict:
+_WARNED_ROOTS: set[str] = set()
+
+
+def index_inputs(is_dry_run: Callable[[], bool], config: dict, wildcards) -> dict:
     """A generated dataset's folder is an input of its index; for a real one, the annotation
-    files its adapter reads, so editing a label rebuilds the index and what follows."""
+    files its adapter reads, so editing a label rebuilds the index and what follows.
+
+    A real dataset's missing root stops a run before any job starts. A dry run (`-n`) only
+    warns, so the DAG of a grid can be listed on a machine without the data. `is_dry_run` is
+    asked when the DAG is built (Snakemake knows it only then, not when rules are parsed)."""
     ds = C.dataset(config, wildcards.dataset)
     if "synthetic" in ds:
         return {"root": ds["root"]}
     if not Path(ds["root"]).is_dir():
-        raise C.ConfigError(
+        message = (
             f"config: datasets.{wildcards.dataset}.root {ds['root']!r} is not a directory; set "
             f"it to the folder holding the {ds['format']} videos and annotation files"
         )
+        if not is_dry_run():
+            raise C.ConfigError(message)
+        if ds["root"] not in _WARNED_ROOTS:
+            _WARNED_ROOTS.add(ds["root"])
+            print(f"warning (dry run): {message}", file=sys.stderr)
+        return {}
     from timebalance.data.index import annotation_files  # pandas: only for real datasets
 
     files = annotation_files(ds["format"], ds["root"], ds["split"], ds["options"])
