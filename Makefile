@@ -41,6 +41,7 @@ demo: install
 	$(BIN)/snakemake demo --report results/report.html
 	@echo
 	@echo "Results: results/synthetic_*/student.json (and teacher_*.json beside it)"
+	@$(BIN)/python -m timebalance.data.extraction_summary results
 	@$(BIN)/python -m timebalance.report.summary results
 
 # The HTML report of REPORT_TARGET (default: the demo; e.g. REPORT_TARGET=figures adds
