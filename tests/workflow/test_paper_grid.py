@@ -32,6 +32,12 @@ def test_paper_grid_from_annotation_files_only(tmp_path):
     cells = {tuple(c) for t in config["tables"]["grids"]["paper"].values() for c in t}
     assert jobs["make_splits"] == 3 * len(cells)
     assert jobs["paper_grid"] == 1
+    # Both papers' grids: 004's methods on its own budgets (1/10 per class on UCF101, 6/60
+    # per class on Kinetics400, HMDB51 40-60%), every seed.
+    methods_cells = config["tables"]["grids"]["paper"]["methods"]
+    assert ["ucf101", "1perclass"] in methods_cells
+    assert ["kinetics400", "60perclass"] in methods_cells
+    assert jobs["train_fixmatch"] == jobs["train_acl_mtl"] == 3 * len(methods_cells)
     assert jobs["tables"] == len(config["tables"]["grids"]["paper"])
 
     # The first stage really runs on annotation files alone.

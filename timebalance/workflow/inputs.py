@@ -227,18 +227,102 @@ def student_settings(config: dict, wildcards) -> dict:
     }
 
 
+# --- the other methods (fixmatch, acl_mtl) ---------------------------------------------
+_METHOD_COMMON = ("optimizer", "eval_clips", "eval_crops")  # not part of a method's spec
+
+
+def method_inputs(config: dict, wildcards) -> dict:
+    """Split lists, class list and, when `methods.pretrained` names one for the dataset, the
+    weight file every method starts from (004: ImageNet weights)."""
+    inputs: dict = {
+        part: split_file(part, config, wildcards) for part in ("labeled", "unlabeled", "val")
+    }
+    inputs["classes"] = P.CLASSES.format(dataset=wildcards.dataset)
+    if weights := config["methods"]["pretrained"].get(wildcards.dataset):
+        inputs["init"] = weights
+    return inputs
+
+
+def method_sgd(config: dict, name: str) -> dict | None:
+    """004's SGD for `name` (None: Adam), its lr milestones scaled from `methods.sgd.epochs`
+    (004: 30) to the schedule's method_epochs: the paper schedule keeps 25 and 28 exactly."""
+    methods = config["methods"]
+    if methods[name]["optimizer"] != "sgd":
+        return None
+    sgd = methods["sgd"]
+    if sgd["milestones"] != sorted(set(sgd["milestones"])):
+        raise C.ConfigError(
+            f"config: methods.sgd.milestones {sgd['milestones']} must increase strictly"
+        )
+    epochs = C.schedule(config)["method_epochs"]
+    scaled = {max(1, round(m * epochs / sgd["epochs"])) for m in sgd["milestones"]}
+    return {
+        "lr": sgd["lr"],
+        "momentum": sgd["momentum"],
+        "weight_decay": sgd["weight_decay"],
+        "milestones": sorted(scaled),
+        "decay": sgd["decay"],
+    }
+
+
+def method_settings(name: str, config: dict, wildcards) -> dict:
+    """FixMatchSettings / AclMtlSettings fields of method `name`. A step takes the schedule's
+    batch_size videos: B_l = batch_size // (1 + unlabeled_ratio) (at least 1) labeled and
+    B_u = unlabeled_ratio x B_l unlabeled (004: 1 + 5 per GPU)."""
+    sch, methods = C.schedule(config), config["methods"]
+    ratio = methods["unlabeled_ratio"]
+    clips = C.clips(config, "methods", wildcards.dataset)
+    clips["batch_size"] = max(1, clips["batch_size"] // (1 + ratio))
+    spec = {k: v for k, v in methods[name].items() if k not in _METHOD_COMMON}
+    return {
+        "backbone": backbone(config, wildcards),
+        "spec": {**spec, "unlabeled_ratio": ratio},
+        "views": methods["views"],
+        "clips": clips,
+        "optim": {
+            "epochs": int(sch["method_epochs"]),
+            "lr": float(methods["lr"]),
+            "weight_decay": float(methods["weight_decay"]),
+            "warmup_epochs": int(sch["warmup_epochs"]),
+            "patience": int(sch["patience"]),
+            "max_steps_per_epoch": sch["max_steps_per_epoch"],
+        },
+        "sgd": method_sgd(config, name),
+        "seed": int(wildcards.seed),
+    }
+
+
+def method_targets(config: dict) -> list[str]:
+    """Every method's result on every generated (synthetic) dataset and budget."""
+    return [
+        P.RESULT.format(dataset=name, budget=budget, key=f"methods/{method}")
+        for name, ds in config["datasets"].items()
+        if "synthetic" in ds
+        for budget in ds["budgets"]
+        for method in P.METHODS
+    ]
+
+
 # --- evaluation -----------------------------------------------------------------------
+def _run_method(run: str) -> str | None:
+    """The method of a per-seed run `methods/<name>`, else None."""
+    return run.removeprefix("methods/") if run.startswith("methods/") else None
+
+
 def eval_settings(config: dict, wildcards) -> dict:
-    """Test views are clips of the shape the model was trained on (finetune for teachers)."""
+    """Test views are clips of the shape the model was trained on (finetune for teachers);
+    a method may set its own number of views (004: 5 clips x 3 crops)."""
     sch = C.schedule(config)
+    method = _run_method(wildcards.run)
     stage = "finetune" if wildcards.run.startswith("teachers/") else "student"
-    shape = C.clips(config, stage, wildcards.dataset)
+    shape = C.clips(config, "methods" if method else stage, wildcards.dataset)
+    own = config["methods"][method] if method else {}
     return {
         "crop_size": C.crop_size(config),
         "clip_len": shape["clip_len"],
         "stride": shape["stride"],
-        "n_clips": sch["eval_clips"],
-        "n_crops": sch["eval_crops"],
+        "n_clips": own.get("eval_clips") or sch["eval_clips"],
+        "n_crops": own.get("eval_crops") or sch["eval_crops"],
         "batch_size": max(1, sch["batch_size"] // 4),
         "workers": sch["workers"],
     }
@@ -249,6 +333,9 @@ def eval_info(config: dict, wildcards) -> dict:
     run = wildcards.run
     if run.startswith("teachers/"):
         stage = {"finetune": config["finetune"], "pretrain": config["pretrain"]}
+    elif method := _run_method(run):
+        shared = {k: v for k, v in config["methods"].items() if k not in P.METHODS}
+        stage = {"method": {"name": method, **config["methods"][method]}, "methods": shared}
     else:
         stage = {"student": C.student_variant(config, run), "pretrain": config["pretrain"]}
     return {
@@ -269,7 +356,10 @@ def eval_info(config: dict, wildcards) -> dict:
 def result_run(config: dict, key: str) -> str:
     """Per-seed model name (path stem under seed<k>/) behind an aggregated result key."""
     n, s = config["pretrain"]["n_clips"], config["student"]["teacher_pretrain_seed"]
-    if re.fullmatch(P.MODEL, key) or re.fullmatch(f"teachers/{P.TEACHER}", key):
+    if any(
+        re.fullmatch(grammar, key)
+        for grammar in (P.MODEL, f"teachers/{P.TEACHER}", f"methods/({P.METHOD})")
+    ):
         return key
     if m := re.fullmatch(f"teacher_({P.TEACHER_KIND})", key):
         return f"teachers/{P.teacher_id(m.group(1), n, s)}"

@@ -28,15 +28,19 @@ N_CLIPS = r"[24]"
 TEACHER = rf"({TEACHER_KIND})_n({N_CLIPS})_s({SEED})"
 VARIANT = r"[a-z0-9_]+"
 MODEL = rf"student|variants/{VARIANT}"
-RUN = rf"{MODEL}|teachers/{TEACHER}"
+# The other methods (004's ACL + MTL and its basic framework), each a config section
+# `methods.<name>` and a rule `train_<name>`.
+METHODS = ("fixmatch", "acl_mtl")
+METHOD = "|".join(METHODS)
+RUN = rf"{MODEL}|teachers/{TEACHER}|methods/({METHOD})"
 # Aggregated result keys: the student, a variant, a default teacher by kind, a teacher by
 # kind and clips (default pretraining seed) or fully named.
 RESULT_KEY = (
     rf"student|teacher_({TEACHER_KIND})|teachers/({TEACHER_KIND})_n({N_CLIPS})(_s({SEED}))?"
-    rf"|variants/{VARIANT}"
+    rf"|variants/{VARIANT}|methods/({METHOD})"
 )
 GRID = r"[a-z0-9_]+"
-TABLE = r"table[1-7]|fig5_init"
+TABLE = r"table[1-7]|fig5_init|methods"
 CURVE_STAGE = r"finetune|student"  # training stages of a cell with learning-curve figures
 DEVICE = r"auto|cpu|cuda(:[0-9]+)?"
 
@@ -53,6 +57,7 @@ CONSTRAINTS = {
     "t1": TEACHER,
     "t2": TEACHER,
     "model": MODEL,
+    "method": METHOD,
     "run": RUN,
     "key": RESULT_KEY,
     "grid": GRID,
@@ -87,6 +92,7 @@ RUN_WEIGHTS = f"{R}/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.pt"
 RUN_METRICS = f"{R}/{{dataset}}_{{budget}}/seed{{seed}}/{{run}}.json"
 TEACHER_WEIGHTS = RUN_WEIGHTS.replace("{run}", "teachers/{teacher}")
 MODEL_WEIGHTS = RUN_WEIGHTS.replace("{run}", "{model}")
+METHOD_WEIGHTS = RUN_WEIGHTS.replace("{run}", "methods/{method}")
 RESULT = f"{R}/{{dataset}}_{{budget}}/{{key}}.json"  # mean and std over the seeds
 # A requested results/<dataset>_<x>/... path whose <x> is not a budget (its rule only reports
 # the misspelling).

@@ -29,6 +29,7 @@ MINUTES_PER_EPOCH: dict[str, tuple[float, float]] = {
     "pretrain": (1.0, 2880 / 250),
     "finetune": (1.0, 1440 / 150),
     "student": (1.0, 2880 / 150),
+    "method": (1.0, 2880 / 150),  # fixmatch, acl_mtl: an epoch is a pass over the unlabeled list
 }
 # Minutes of a job that does not train (one pass over the data): stage -> (CPU, GPU).
 FIXED_MINUTES: dict[str, tuple[float, float]] = {
@@ -47,6 +48,8 @@ def epochs(stage: str, config: dict, wildcards) -> int:
         return int(F.finetune_settings(config, wildcards)["optim"]["epochs"])
     if stage == "student":
         return int(F.student_settings(config, wildcards)["optim"]["epochs"])
+    if stage == "method":
+        return int(F.method_settings("fixmatch", config, wildcards)["optim"]["epochs"])
     raise ValueError(f"no training stage {stage!r} (one of {sorted(MINUTES_PER_EPOCH)})")
 
 
