@@ -70,6 +70,7 @@ EXPECTED_KEYS = {
         "variants/init_distinctive",
         "variants/scratch_tstr",
     ],
+    "methods": ["variants/scratch_sup", "student", "methods/fixmatch", "methods/acl_mtl"],
 }
 
 
@@ -118,7 +119,7 @@ def test_required_results_keys_match_workflow_wildcards_and_config():
     # The key regex of rules/common.smk and the variants configured in config.yaml.
     key_re = re.compile(
         r"student|teacher_(invariant|distinctive)|teachers/(invariant|distinctive)_n[0-9]+"
-        r"(_s[0-9]+)?|variants/[a-z0-9_]+"
+        r"(_s[0-9]+)?|variants/[a-z0-9_]+|methods/(fixmatch|acl_mtl)"
     )
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     for name in TABLES:

@@ -8,7 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from timebalance.report.paper_numbers import PAPER, R18, R50, TABLE1_ROWS
+from timebalance.report.paper_numbers import (
+    ACL_MTL_ROW,
+    METHODS_TABLE1,
+    PAPER,
+    R18,
+    R50,
+    TABLE1_ROWS,
+)
 
 METRICS = {
     "top1": "top-1 accuracy",
@@ -191,6 +198,46 @@ TABLES: dict[str, TableSpec] = {
     ),
     "fig5_init": _plain_table("fig5_init"),
 }
+
+
+def _methods_rows() -> tuple[RowSpec, ...]:
+    """Our four methods side by side, then every row of 004's Table 1 for reference. The
+    paper column of a measured row is the Table 1 row of the same method (its own backbone)."""
+
+    def ref(row: str) -> dict[str, tuple[str, str]]:
+        return {row.rsplit(", ", 1)[1]: ("methods", row)}
+
+    measured = (
+        RowSpec("Supervised (random init, labels only)", "variants/scratch_sup"),
+        RowSpec("TimeBalance student", "student", ref("TimeBalance (CVPR 2023), 3D-ResNet-50")),
+        RowSpec(
+            "FixMatch, EMA teacher (004 Sec. 3.2)",
+            "methods/fixmatch",
+            ref("FixMatch (NeurIPS 2020), SlowFast-R50"),
+        ),
+        RowSpec("ACL + MTL (004)", "methods/acl_mtl", ref(ACL_MTL_ROW)),
+    )
+    return measured + tuple(RowSpec(row, None, ref(row)) for row in METHODS_TABLE1)
+
+
+TABLES["methods"] = TableSpec(
+    "Methods: TimeBalance beside ACL + MTL and the baselines",
+    "Every method on the same splits, frames, backbone and test protocol: supervised on the "
+    "labeled list only, the TimeBalance student, FixMatch with an EMA teacher (004's basic "
+    "framework) and ACL + MTL (004); then every row of 004's Table 1 (reference, paper "
+    "numbers only).",
+    _methods_rows(),
+    paper_backbone="ViT-B",
+    notes=(
+        "004 labels UCF101 '1%' / '10%' as 1 / 10 videos per class and Kinetics400 '1%' / "
+        "'10%' as 6 / 60 per class: the budgets 1perclass, 10perclass, 6perclass, 60perclass.",
+        "004's methods start from ImageNet weights (ViT-B) and test 5 clips x 3 crops; ours "
+        "start from methods.pretrained (random when none is given) and use the protocol the "
+        "config sets (README, 'Methods').",
+        "The FixMatch paper column is 004's Table 1 FixMatch row (SlowFast-R50), not 004's "
+        "own basic framework (its Table 2 baseline).",
+    ),
+)
 
 
 def table_spec(name: str) -> TableSpec:
