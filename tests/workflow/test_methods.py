@@ -41,6 +41,7 @@ def test_method_names_come_from_one_place():
 @pytest.mark.parametrize("method", sorted(SETTINGS))
 def test_method_settings_build_the_stage_settings(method):
     config = _config("paper")
+    config["methods"][method]["optimizer"] = "sgd"  # 004's, the schema default
     settings = SETTINGS[method].from_dict(F.method_settings(method, config, CELL))
     # a step takes the schedule's 32 videos: B_l = 32 // (1 + 5), B_u = 5 B_l
     assert settings.clips.batch_size == 5 and settings.spec.unlabeled_ratio == 5
@@ -59,10 +60,13 @@ def test_method_settings_build_the_stage_settings(method):
     assert (clips.clip_len, clips.stride) == (8, 8)  # 004's T and short-term step
 
 
-def test_sgd_milestones_scale_with_the_schedule_and_adam_is_a_choice():
-    config = _config("demo")  # 15 method epochs: 25/30 -> 12 (12.5 rounds to even), 28 -> 14
-    assert F.method_sgd(config, "acl_mtl")["milestones"] == [12, 14]
-    config = _config("ci")  # 2 epochs: both land on 2, one milestone (never reached)
+def test_sgd_is_the_default_its_milestones_scale_with_the_schedule_and_adam_is_a_choice():
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for method in P.METHODS:
+        del raw["methods"][method]["optimizer"]
+    config = validate(raw)  # the demo schedule, 40 method epochs: 25/30 -> 33, 28/30 -> 37
+    assert F.method_sgd(config, "acl_mtl")["milestones"] == [33, 37]
+    config["schedule"] = "ci"  # 2 epochs: both land on 2, one milestone (never reached)
     assert F.method_sgd(config, "acl_mtl")["milestones"] == [2]
     config["methods"]["fixmatch"]["optimizer"] = "adam"
     assert F.method_settings("fixmatch", config, CELL)["sgd"] is None
@@ -91,6 +95,9 @@ def test_method_evaluation_views_and_result_keys():
 def test_methods_table_plans_and_both_methods_really_train(tmp_path):
     config = tiny_config()
     config["tables"]["grids"]["synthetic"]["methods"] = [["synthetic", "50pct"]]
+    optimizers = {"fixmatch": "adam", "acl_mtl": "sgd"}  # both of fit's optimiser paths
+    for method, optimizer in optimizers.items():
+        config["methods"][method]["optimizer"] = optimizer
     jobs = planned_jobs(run_snakemake(tmp_path, "-n", "results/tables/methods.md", config=config))
     assert jobs["train_fixmatch"] == jobs["train_acl_mtl"] == 1
     assert jobs["train_student"] == 2  # the TimeBalance student and scratch_sup
@@ -118,4 +125,6 @@ def test_methods_table_plans_and_both_methods_really_train(tmp_path):
         )
         history = tmp_path / P.mirror("metrics", weights, ".jsonl")
         epochs = [json.loads(line) for line in history.read_text().splitlines()]
-        assert len(epochs) == 2 and epochs[0]["lr"] == 0.005  # ci: 2 epochs of 004's SGD
+        # ci: 2 epochs; 004's SGD at 0.005, or Adam's 1-epoch warm-up to methods.lr
+        lr = 0.005 if optimizers[method] == "sgd" else 0.001
+        assert len(epochs) == 2 and epochs[0]["lr"] == pytest.approx(lr)
