@@ -40,6 +40,7 @@ def test_epochs_are_those_the_job_trains(base_config):
     assert R.epochs("pretrain", paper, KINETICS_SSL) == 100  # pretrain_epochs_by_dataset
     assert R.epochs("finetune", paper, TEACHER) == 150
     assert R.epochs("student", paper, STUDENT) == 150
+    assert R.epochs("method", paper, TEACHER) == 30  # fixmatch, acl_mtl (004's 30 epochs)
     # a variant without teachers trains like a finetuning (config.student_optim)
     demo = with_schedule(base_config, "demo")
     assert R.epochs("student", demo, LABELS_ONLY) == demo["schedules"]["demo"]["finetune_epochs"]
