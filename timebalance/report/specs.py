@@ -236,6 +236,8 @@ TABLES["methods"] = TableSpec(
         "config sets (README, 'Methods').",
         "The FixMatch paper column is 004's Table 1 FixMatch row (SlowFast-R50), not 004's "
         "own basic framework (its Table 2 baseline).",
+        "The paper column of this table is 004's: its methods train 30 epochs (the epochs "
+        "named above are TimeBalance's), and 004 does not say how many runs it averages.",
     ),
 )
 
