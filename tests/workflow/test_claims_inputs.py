@@ -17,9 +17,10 @@ def test_claims_runs_follow_seeds_and_normalising_variants():
     config["seeds"] = [0, 3]
     config["variants"].pop("tstr_minmax", None)
     config["variants"]["rank_s"] = {"score_normalisation": "rank"}
-    config["variants"]["avg_rank"] = {"weighting": "average", "score_normalisation": "rank"}
+    config["variants"]["mm_s"] = {"score_normalisation": "minmax"}
+    # (a variant normalising s without weighting: tstr is refused by check_config)
     runs = claims_runs(validated(config), SimpleNamespace(dataset="synthetic", budget="20pct"))
     roles = {key.split("|")[0] for key in runs}
-    assert roles == set(RUNS) | {f"{NORMALISED}rank_s"}  # an averaged variant ignores s
+    assert roles == set(RUNS) | {f"{NORMALISED}rank_s", f"{NORMALISED}mm_s"}
     assert runs[f"{NORMALISED}rank_s|3"] == "results/synthetic_20pct/seed3/variants/rank_s.json"
     assert runs["timebalance|0"] == "results/synthetic_20pct/seed0/student.json"
