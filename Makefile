@@ -67,7 +67,7 @@ unit: install
 
 test: install
 	$(MAKE) --no-print-directory lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 clean-results:
 	rm -rf results .snakemake
