@@ -42,7 +42,9 @@ def _sgd_steps(params):
     the schedule's epoch both in the resume state."""
     from timebalance.methods.fixmatch import SgdSettings, paper_optimizer
 
-    sgd = SgdSettings(lr=0.05, momentum=0.9, weight_decay=1e-3, milestones=(2, 3), decay=0.1)
+    sgd = SgdSettings(
+        optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=1e-3, milestones=(2, 3), decay=0.1
+    )
     return paper_optimizer(params, sgd)
 
 

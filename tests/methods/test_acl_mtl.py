@@ -122,7 +122,9 @@ def test_spec_checks_name_the_setting():
 
 
 def test_paper_optimizer_is_sgd_with_steps_at_25_and_28():
-    sgd = SgdSettings(lr=0.005, momentum=0.9, weight_decay=1e-3, milestones=(25, 28), decay=0.1)
+    sgd = SgdSettings(
+        optimizer="sgd", lr=0.005, momentum=0.9, weight_decay=1e-3, milestones=(25, 28), decay=0.1
+    )
     param = torch.nn.Parameter(torch.zeros(2))
     optimizer, scheduler = paper_optimizer([param], sgd)
     assert isinstance(optimizer, torch.optim.SGD)
@@ -141,6 +143,13 @@ def test_paper_optimizer_is_sgd_with_steps_at_25_and_28():
     assert lrs[:25] == pytest.approx([0.005] * 25)
     assert lrs[25:28] == pytest.approx([0.0005] * 3)
     assert lrs[28:] == pytest.approx([0.00005] * 2)
+    adam, steps = paper_optimizer([param], dataclasses.replace(sgd, optimizer="adam", lr=1e-3))
+    assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["weight_decay"] == 1e-3
+    for _ in range(25):
+        steps.step(loss=1.0)
+    assert adam.param_groups[0]["lr"] == pytest.approx(1e-4)  # the same steps
+    with pytest.raises(ValueError, match="optimizer"):
+        dataclasses.replace(sgd, optimizer="rmsprop")
 
 
 def _settings(spec: AclMtlSpec) -> AclMtlSettings:

@@ -68,7 +68,10 @@ def test_sgd_is_the_default_its_milestones_scale_with_the_schedule_and_adam_is_a
     assert F.method_sgd(config, "acl_mtl")["milestones"] == [33, 37]
     config["schedule"] = "ci"  # 2 epochs: both land on 2, one milestone (never reached)
     assert F.method_sgd(config, "acl_mtl")["milestones"] == [2]
-    config["methods"]["fixmatch"]["optimizer"] = "adam"
+    config["methods"]["fixmatch"]["optimizer"] = "adam"  # Adam at methods.lr, the same steps
+    adam = FixMatchSettings.from_dict(F.method_settings("fixmatch", config, CELL)).sgd
+    assert (adam.optimizer, adam.lr, adam.weight_decay, adam.milestones) == ("adam", 0.001, 0, (2,))
+    config["methods"]["fixmatch"]["optimizer"] = "adam_plateau"  # fit's own Adam
     assert F.method_settings("fixmatch", config, CELL)["sgd"] is None
     config["methods"]["sgd"]["milestones"] = [28, 25]
     with pytest.raises(ValueError, match=r"methods\.sgd\.milestones"):
@@ -95,7 +98,7 @@ def test_method_evaluation_views_and_result_keys():
 def test_methods_table_plans_and_both_methods_really_train(tmp_path):
     config = tiny_config()
     config["tables"]["grids"]["synthetic"]["methods"] = [["synthetic", "50pct"]]
-    optimizers = {"fixmatch": "adam", "acl_mtl": "sgd"}  # both of fit's optimiser paths
+    optimizers = {"fixmatch": "adam_plateau", "acl_mtl": "sgd"}  # both of fit's paths
     for method, optimizer in optimizers.items():
         config["methods"][method]["optimizer"] = optimizer
     jobs = planned_jobs(run_snakemake(tmp_path, "-n", "results/tables/methods.md", config=config))

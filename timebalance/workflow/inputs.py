@@ -244,10 +244,13 @@ def method_inputs(config: dict, wildcards) -> dict:
 
 
 def method_sgd(config: dict, name: str) -> dict | None:
-    """004's SGD for `name` (None: Adam), its lr milestones scaled from `methods.sgd.epochs`
-    (004: 30) to the schedule's method_epochs: the paper schedule keeps 25 and 28 exactly."""
+    """The stepped optimiser of `name`: 004's SGD ("sgd"), or Adam at `methods.lr` with the
+    same steps ("adam"); None for "adam_plateau" (fit's Adam, warm-up and plateau halving).
+    The lr milestones scale from `methods.sgd.epochs` (004: 30) to the schedule's
+    method_epochs: the paper schedule keeps 25 and 28 exactly."""
     methods = config["methods"]
-    if methods[name]["optimizer"] != "sgd":
+    optimizer = methods[name]["optimizer"]
+    if optimizer == "adam_plateau":
         return None
     sgd = methods["sgd"]
     if sgd["milestones"] != sorted(set(sgd["milestones"])):
@@ -256,10 +259,12 @@ def method_sgd(config: dict, name: str) -> dict | None:
         )
     epochs = C.schedule(config)["method_epochs"]
     scaled = {max(1, round(m * epochs / sgd["epochs"])) for m in sgd["milestones"]}
+    adam = optimizer == "adam"
     return {
-        "lr": sgd["lr"],
+        "optimizer": optimizer,
+        "lr": methods["lr"] if adam else sgd["lr"],
         "momentum": sgd["momentum"],
-        "weight_decay": sgd["weight_decay"],
+        "weight_decay": methods["weight_decay"] if adam else sgd["weight_decay"],
         "milestones": sorted(scaled),
         "decay": sgd["decay"],
     }
