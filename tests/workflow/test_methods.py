@@ -115,7 +115,9 @@ def test_methods_table_plans_and_both_methods_really_train(tmp_path):
     proc = run_snakemake(tmp_path, "--cores", "2", *targets)
     assert proc.returncode == 0, proc.stderr[-6000:]
     elapsed = time.perf_counter() - start
-    assert elapsed < 300, f"the tiny methods run took {elapsed:.0f} s"
+    # ~50 s on an idle 2-core CPU (data, splits, both methods, 2 evaluations); 263 s when
+    # two other training jobs shared the cores
+    assert elapsed < 600, f"the tiny methods run took {elapsed:.0f} s"
     for method, target in zip(P.METHODS, targets, strict=True):
         res = json.loads((tmp_path / target).read_text())
         assert res["result"] == f"methods/{method}" and res["seeds"] == [0]
