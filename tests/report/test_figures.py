@@ -26,7 +26,8 @@ def test_teacher_difference_sorted_and_extremes_labelled(tmp_path):
     fig = F.fig_teacher_difference(diff, kinds, n_extreme=1)
     ax = fig.axes[0]
     assert _bar_heights(ax)[:4] == [-50.0, 0.0, 20.0, 50.0]
-    assert sorted(t.get_text() for t in ax.texts) == ["b", "d"]  # one at each end
+    ticks = {t.get_text(): x for t, x in zip(ax.get_xticklabels(), ax.get_xticks(), strict=True)}
+    assert ticks == {"b": 0, "d": 3}  # one at each end, under its own bar
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["periodic", "sequence"]
     with pytest.raises(ValueError, match="different classes"):
         F.teacher_difference({"a": 1.0}, {"b": 1.0})
