@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -111,13 +110,10 @@ def test_methods_table_plans_and_both_methods_really_train(tmp_path):
     targets = [
         P.RESULT.format(dataset="synthetic", budget="50pct", key=f"methods/{m}") for m in P.METHODS
     ]
-    start = time.perf_counter()
+    # ~50 s on an idle 2-core CPU (data, splits, both methods, 2 evaluations). No time bound
+    # here: timings belong in benchmarks, not in tests on shared machines.
     proc = run_snakemake(tmp_path, "--cores", "2", *targets)
     assert proc.returncode == 0, proc.stderr[-6000:]
-    elapsed = time.perf_counter() - start
-    # ~50 s on an idle 2-core CPU (data, splits, both methods, 2 evaluations); 263 s when
-    # two other training jobs shared the cores
-    assert elapsed < 600, f"the tiny methods run took {elapsed:.0f} s"
     for method, target in zip(P.METHODS, targets, strict=True):
         res = json.loads((tmp_path / target).read_text())
         assert res["result"] == f"methods/{method}" and res["seeds"] == [0]
