@@ -79,6 +79,28 @@ def random_resized_crop_params(
     return (height - h) // 2, (width - w) // 2, h, w
 
 
+def check_augment_args(
+    size: int,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+    jitter: tuple[float, float, float, float],
+    **probabilities: float,
+) -> None:
+    """The argument checks every random-crop + colour augmentation shares (ClipAugment,
+    data.strong_augment.WeakStrongAugment): a clear ValueError naming the argument."""
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    if not 0 < scale[0] <= scale[1] <= 1:
+        raise ValueError(f"scale must satisfy 0 < low <= high <= 1, got {scale}")
+    if not 0 < ratio[0] <= ratio[1]:
+        raise ValueError(f"ratio must satisfy 0 < low <= high, got {ratio}")
+    if len(jitter) != 4 or min(jitter) < 0 or jitter[3] > 0.5:
+        raise ValueError(f"jitter is (brightness, contrast, saturation, hue<=0.5): {jitter}")
+    for name, p in probabilities.items():
+        if not 0 <= p <= 1:
+            raise ValueError(f"{name} must be a probability, got {p}")
+
+
 class ClipAugment:
     """Training augmentation of one clip, the same parameters for all its frames.
 
@@ -111,17 +133,9 @@ class ClipAugment:
         mean: Sequence[float] = KINETICS_MEAN,
         std: Sequence[float] = KINETICS_STD,
     ) -> None:
-        if size < 1:
-            raise ValueError(f"size must be >= 1, got {size}")
-        if not 0 < scale[0] <= scale[1] <= 1:
-            raise ValueError(f"scale must satisfy 0 < low <= high <= 1, got {scale}")
-        if not 0 < ratio[0] <= ratio[1]:
-            raise ValueError(f"ratio must satisfy 0 < low <= high, got {ratio}")
-        if len(jitter) != 4 or min(jitter) < 0 or jitter[3] > 0.5:
-            raise ValueError(f"jitter is (brightness, contrast, saturation, hue<=0.5): {jitter}")
-        for name, p in (("flip_p", flip_p), ("jitter_p", jitter_p), ("grey_p", grey_p)):
-            if not 0 <= p <= 1:
-                raise ValueError(f"{name} must be a probability, got {p}")
+        check_augment_args(
+            size, scale, ratio, jitter, flip_p=flip_p, jitter_p=jitter_p, grey_p=grey_p
+        )
         self.size, self.scale, self.ratio = int(size), tuple(scale), tuple(ratio)
         self.flip_p, self.jitter, self.jitter_p, self.grey_p = (
             flip_p,

@@ -35,11 +35,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from timebalance.data.multiscale import PLACEMENTS
-from timebalance.data.splits import read_split
 from timebalance.engine.loader import to_device
 from timebalance.engine.settings import RunSettings, Settings
-from timebalance.engine.stage import stage_fingerprint, start_stage
-from timebalance.engine.trainer import FitResult, OptimSettings, StepFn, fit
+from timebalance.engine.trainer import FitResult, OptimSettings, StepFn
 from timebalance.losses.acl import (
     GMM_SCOPES,
     ClassPrototypes,
@@ -55,7 +53,6 @@ from timebalance.losses.mtl import (
     dino_target_entropy,
     mtl_loss,
 )
-from timebalance.methods.classifier import n_classes
 from timebalance.methods.fixmatch import (
     EXPORTS,
     SgdSettings,
@@ -63,15 +60,12 @@ from timebalance.methods.fixmatch import (
     ema_update,
     forward_map,
     frozen_copy,
-    optimizer_factory,
     pseudo_labels,
-    save_selected,
-    stage_loaders,
+    train_semi_supervised,
     unlabeled_cross_entropy,
-    validation,
 )
 from timebalance.methods.settings import ClipSettings
-from timebalance.models import VideoBackbone, build_backbone
+from timebalance.models import VideoBackbone
 from timebalance.models.heads import ProjectionHead
 
 ACL_HIDDEN_DIM = 512  # the spatial projection head's hidden width (TimeBalance's head)
@@ -275,39 +269,18 @@ def train_acl_mtl(
     `models.pretrained` reads: 004 starts from ImageNet ViT weights; None: random). Writes
     the selected epoch's student (or teacher) to `out` in the classifier format
     `methods.evaluate` reads, selected on validation clip top-1."""
-    s, sp = settings, settings.spec
-    run_id = stage_fingerprint(s, run, inputs=[labeled, unlabeled, val, init, classes])
-    dev = start_stage(run, seed=s.seed)
-    lab, unl, va = read_split(labeled), read_split(unlabeled), read_split(val)
-    k = n_classes(classes, lab, va)
-    student = build_backbone(s.backbone, num_classes=k, pretrained=init).to(dev)
-    teacher = frozen_copy(student)
-    parts = AclMtlModules(sp, student.feature_dim, k).to(dev)
-    batches = stage_loaders(
-        lab, unl, frames_root, s.clips, s.views.augment(s.clips),
-        unlabeled_ratio=sp.unlabeled_ratio, long_strides=sp.active_long_strides,
-        placement=sp.long_placement, seed=s.seed, device=dev,
-    )  # fmt: skip
-    result = fit(
-        modules={"student": student, "teacher": teacher, "parts": parts},
-        step_fn=acl_mtl_step(student, teacher, parts, sp, dev),
-        batches=batches,
-        optim=s.optim,
-        device=dev,
-        resume_path=resume,
-        metrics_path=metrics,
-        validate=validation(
-            student if sp.export == "student" else teacher, va, frames_root, s.clips, dev
+    sp = settings.spec
+    return train_semi_supervised(
+        "acl_mtl", settings, run,
+        labeled=labeled, unlabeled=unlabeled, val=val, classes=classes,
+        frames_root=frames_root, init=init, out=out, resume=resume, metrics=metrics,
+        extra_modules=lambda student, k: {
+            "parts": AclMtlModules(sp, student.feature_dim, k)
+        },
+        make_step=lambda student, teacher, extra, dev: acl_mtl_step(
+            student, teacher, extra["parts"], sp, dev
         ),
-        seed=s.seed,
-        fingerprint=run_id,
-        log_every_steps=run.log_every_steps,
-        tensorboard=run.tensorboard,
-        make_optimizer=optimizer_factory(s.sgd),
-    )
-    save_selected(
-        out, result, export=sp.export, resume=resume, model=student,
-        settings=s.to_dict(), code_version=run.code_version,
-        init=str(init) if init else "scratch", method="acl_mtl",
+        loader_options={
+            "long_strides": sp.active_long_strides, "placement": sp.long_placement,
+        },
     )  # fmt: skip
-    return result

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
@@ -48,6 +48,9 @@ from timebalance.methods.classifier import clip_batches, n_classes, save_classif
 from timebalance.methods.settings import ClipSettings
 from timebalance.models import VideoBackbone, build_backbone
 from timebalance.seeding import stream
+
+if TYPE_CHECKING:  # a type only: acl_mtl.py imports this module
+    from timebalance.methods.acl_mtl import AclMtlSettings
 
 EXPORTS = ("student", "teacher")
 STEPPED_OPTIMIZERS = ("sgd", "adam")  # optimisers of SgdSettings
@@ -430,27 +433,64 @@ def train_fixmatch(
     student (or teacher, ``spec.export``) to `out` in the classifier format
     `methods.evaluate` reads; the epoch with the best validation clip top-1 of that network
     is kept."""
+    sp = settings.spec
+    return train_semi_supervised(
+        "fixmatch", settings, run,
+        labeled=labeled, unlabeled=unlabeled, val=val, classes=classes,
+        frames_root=frames_root, init=init, out=out, resume=resume, metrics=metrics,
+        extra_modules=lambda student, k: {},
+        make_step=lambda student, teacher, extra, dev: fixmatch_step(student, teacher, sp, dev),
+        loader_options={},
+    )  # fmt: skip
+
+
+def train_semi_supervised(
+    method: str,
+    settings: FixMatchSettings | AclMtlSettings,
+    run: RunSettings,
+    *,
+    labeled: str | Path,
+    unlabeled: str | Path,
+    val: str | Path,
+    classes: str | Path | None,
+    frames_root: str | Path,
+    init: str | Path | None,
+    out: str | Path,
+    resume: str | Path,
+    metrics: str | Path,
+    extra_modules: Callable[[nn.Module, int], dict[str, nn.Module]],
+    make_step: Callable[[nn.Module, nn.Module, dict[str, nn.Module], torch.device], StepFn],
+    loader_options: dict[str, Any],
+) -> FitResult:
+    """The stage every EMA-teacher method shares (FixMatch, ACL + MTL): fingerprint, splits,
+    student from `init` and its frozen EMA teacher, labeled + unlabeled loaders, `fit`
+    selected on validation clip top-1 of the exported network, and the classifier file.
+
+    `extra_modules(student, k)` adds trained/saved modules beside the two networks (ACL's
+    heads, prototypes and bank); `make_step(student, teacher, extra, device)` is the
+    method's step; `loader_options` go to `stage_loaders` (MTL's long clips)."""
     s, sp = settings, settings.spec
     run_id = stage_fingerprint(s, run, inputs=[labeled, unlabeled, val, init, classes])
     dev = start_stage(run, seed=s.seed)
     lab, unl, va = read_split(labeled), read_split(unlabeled), read_split(val)
     k = n_classes(classes, lab, va)
-    model = build_backbone(s.backbone, num_classes=k, pretrained=init).to(dev)
-    teacher = frozen_copy(model)
+    student = build_backbone(s.backbone, num_classes=k, pretrained=init).to(dev)
+    teacher = frozen_copy(student)
+    extra = {name: m.to(dev) for name, m in extra_modules(student, k).items()}
     batches = stage_loaders(
         lab, unl, frames_root, s.clips, s.views.augment(s.clips),
-        unlabeled_ratio=sp.unlabeled_ratio, seed=s.seed, device=dev,
+        unlabeled_ratio=sp.unlabeled_ratio, seed=s.seed, device=dev, **loader_options,
     )  # fmt: skip
     result = fit(
-        modules={"student": model, "teacher": teacher},
-        step_fn=fixmatch_step(model, teacher, sp, dev),
+        modules={"student": student, "teacher": teacher, **extra},
+        step_fn=make_step(student, teacher, extra, dev),
         batches=batches,
         optim=s.optim,
         device=dev,
         resume_path=resume,
         metrics_path=metrics,
         validate=validation(
-            model if sp.export == "student" else teacher, va, frames_root, s.clips, dev
+            student if sp.export == "student" else teacher, va, frames_root, s.clips, dev
         ),
         seed=s.seed,
         fingerprint=run_id,
@@ -459,8 +499,8 @@ def train_fixmatch(
         make_optimizer=optimizer_factory(s.sgd),
     )
     save_selected(
-        out, result, export=sp.export, resume=resume, model=model,
+        out, result, export=sp.export, resume=resume, model=student,
         settings=s.to_dict(), code_version=run.code_version,
-        init=str(init) if init else "scratch", method="fixmatch",
+        init=str(init) if init else "scratch", method=method,
     )  # fmt: skip
     return result
