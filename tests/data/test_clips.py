@@ -113,15 +113,18 @@ def test_uniform_random_and_centre_starts():
 def test_read_frames_decodes_each_needed_frame_once(videos, monkeypatch):
     _, root = videos
     reads = []
-    real = clips_module.read_file
-    monkeypatch.setattr(clips_module, "read_file", lambda p: reads.append(p) or real(p))
+    real = clips_module.simplejpeg.decode_jpeg
+    monkeypatch.setattr(
+        clips_module.simplejpeg, "decode_jpeg", lambda d, **kw: reads.append(d) or real(d, **kw)
+    )
     frames = read_frames(root / "A/v_a", np.array([4, 1, 4, 9, 1]), video="A/v_a")
     assert frames.shape == (5, 3, 32, 40) and frames.dtype == torch.uint8
     red = frames[:, 0].float().mean(dim=(1, 2))
     assert torch.allclose(
         red, torch.tensor([frame_code(k + 1) for k in (4, 1, 4, 9, 1)]).float(), atol=3
     )
-    assert sorted(p.rsplit("/", 1)[-1] for p in reads) == ["00002.jpg", "00005.jpg", "00010.jpg"]
+    files = {(root / "A/v_a" / f"{k:05d}.jpg").read_bytes(): k for k in (2, 5, 10)}
+    assert sorted(files[d] for d in reads) == [2, 5, 10]  # each needed frame decoded once
 
 
 def test_missing_frame_names_the_video_and_folder(videos):

@@ -11,6 +11,7 @@ from timebalance.data.transforms import (
     KINETICS_STD,
     ClipAugment,
     EvalTransform,
+    adjust_hue,
     random_resized_crop_params,
 )
 
@@ -149,3 +150,21 @@ def test_rejects_non_uint8_or_wrong_layout():
         ClipAugment(8)(torch.zeros(3, 4, 8, 8, dtype=torch.uint8), gen(0))
     with pytest.raises(ValueError, match="uint8"):
         EvalTransform(8)(torch.zeros(4, 3, 8, 8))
+
+
+@pytest.mark.parametrize("factor", [-0.5, -0.23, -0.1, 0.0, 0.07, 0.31, 0.5])
+def test_adjust_hue_equals_torchvision(factor):
+    g = torch.Generator().manual_seed(3)
+    clip = torch.rand(5, 3, 7, 9, generator=g)
+    # edge pixels: greys (max == min), pure and two-channel colours, ties between channels
+    clip[0, :, 0, :3] = torch.tensor([[0.5, 0.0, 1.0], [0.5, 0.0, 1.0], [0.5, 0.0, 0.0]])
+    clip[1, :, 0, :3] = torch.tensor([[1.0, 1.0, 0.2], [1.0, 0.0, 0.2], [0.0, 1.0, 0.9]])
+    expected = F.adjust_hue(clip, factor)
+    assert torch.allclose(adjust_hue(clip, factor), expected, atol=2e-6)
+    # clips of clips (a batch dimension in front) give the same result per clip
+    assert torch.allclose(adjust_hue(clip[None], factor)[0], expected, atol=2e-6)
+
+
+def test_adjust_hue_rejects_factor_out_of_range():
+    with pytest.raises(ValueError, match="hue_factor"):
+        adjust_hue(torch.rand(1, 3, 2, 2), 0.6)

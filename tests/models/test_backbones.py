@@ -23,7 +23,7 @@ from timebalance.models.torchvision_video import MViTTrunk
 # Trunk parameters (everything but the classifier), computed from the architectures:
 # r3d18 = torchvision r3d_18 (33,371,472) minus its 512 x 400 fc (205,200); slow_r50 =
 # pytorchvideo slow_r50 (32,454,096) minus its 2048 x 400 head (819,600).
-TRUNK_PARAMS = {"r3d18": 33_166_272, "slow_r50": 31_634_496, "tiny": 445_968}
+TRUNK_PARAMS = {"r3d18": 33_166_272, "slow_r50": 31_634_496, "tiny": 445_680}
 FEATURE_DIM = {
     "r3d18": 512,
     "slow_r50": 2048,

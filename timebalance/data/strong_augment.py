@@ -22,30 +22,10 @@ from timebalance.data.transforms import (
     KINETICS_STD,
     _check_clip,
     _Normalise,
-    _uniform,
     check_augment_args,
+    colour_jitter,
     random_resized_crop_params,
 )
-
-
-def colour_jitter(
-    x: torch.Tensor, strengths: tuple[float, float, float, float], g: torch.Generator
-) -> torch.Tensor:
-    """torchvision's ColorJitter on float T x 3 x H x W in [0, 1]: brightness, contrast and
-    saturation factors in [1 - s, 1 + s], hue shift in [-h, h], in a random order; one draw
-    for the whole clip. A zero strength switches its op off."""
-    b, c, s, h = strengths
-    factors = [
-        _uniform(g, max(0.0, 1 - b), 1 + b),
-        _uniform(g, max(0.0, 1 - c), 1 + c),
-        _uniform(g, max(0.0, 1 - s), 1 + s),
-        _uniform(g, -h, h),
-    ]
-    ops = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
-    for k in torch.randperm(4, generator=g).tolist():
-        if strengths[k] > 0:
-            x = ops[k](x, factors[k])
-    return x
 
 
 class WeakStrongAugment:
