@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # (the package is installed in editable mode, pointing at this checkout).
 STAMP := $(VENV)/.stamp-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-10)-$(shell echo $(CURDIR) | sha1sum | cut -c1-8)
 
-.PHONY: demo report tensorboard test install ffmpeg lint unit workflow-test clean-results
+.PHONY: demo report tensorboard cost test install ffmpeg lint unit workflow-test clean-results
 
 install: $(STAMP) ffmpeg
 
@@ -51,6 +51,17 @@ report: install
 	$(BIN)/snakemake $(REPORT_TARGET) --cores $(CORES) --rerun-incomplete --show-failed-logs
 	$(BIN)/snakemake $(REPORT_TARGET) --report results/report.html
 	@echo "Report: results/report.html"
+
+# GPU-hours and wall time of COST_TARGET's jobs on GPUS per node x NODES, before running
+# them: results/cost/<target>.md and .csv (per-clip costs from results/cost/calibration.json,
+# written by `python -m timebalance.workflow.cost calibrate` on the GPU; README "Cost").
+# COST_ARGS: more options, e.g. COST_ARGS="--config schedule=paper 'seeds=[0,1,2]'".
+COST_TARGET ?= paper_grid
+GPUS ?= 1
+NODES ?= 1
+COST_ARGS ?=
+cost: install
+	$(BIN)/python -m timebalance.workflow.cost plan $(COST_TARGET) --gpus $(GPUS) --nodes $(NODES) $(COST_ARGS)
 
 # TensorBoard over every training run's event files (results/tensorboard/<rule>/<run>).
 tensorboard: install

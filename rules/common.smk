@@ -1,6 +1,7 @@
 # Config validation, wildcard constraints and the named input/param functions of the rules.
 # The logic lives in timebalance.workflow (pure functions of the config, unit tested, no
 # torch): paths (P) names every output pattern, inputs (F) the rules' functions.
+import inspect
 from functools import partial
 from pathlib import Path
 
@@ -35,5 +36,9 @@ def code(script):
 
 def bind(function, *args):
     """A function of timebalance.workflow.inputs with this run's config bound, so that
-    Snakemake calls it with the job's wildcards."""
-    return partial(function, *args, config)
+    Snakemake calls it with the job's wildcards. Its signature is computed once here:
+    Snakemake inspects it at every call (thousands in a paper-grid dry run), and a
+    partial's signature is slow to derive."""
+    bound = partial(function, *args, config)
+    bound.__signature__ = inspect.signature(bound)
+    return bound

@@ -10,29 +10,55 @@ Import rules (what Python executes): `import timebalance.a.b` and `from timebala
 b` run timebalance/__init__.py, timebalance/a/__init__.py and timebalance/a/b(.py|/); an
 import anywhere in a file counts (inside functions too); relative imports resolve against the
 importing module's package.
+
+Speed: the Snakefile asks for the version of every rule's script each time Snakemake starts
+(every dry run, every cluster job), so a file's import statements are read once per process
+(cached per file version; only statements are walked, never expressions) and module names
+are resolved against one listing of the package per `closure` call, not one `stat` each.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import os
 from functools import lru_cache
 from pathlib import Path
 
 PACKAGE = "timebalance"
 
 
-def module_file(package_root: Path, module: str) -> Path | None:
-    """The source of a dotted module name of the package (None: not a module of it)."""
+def module_file(
+    package_root: Path, module: str, files: frozenset[Path] | None = None
+) -> Path | None:
+    """The source of a dotted module name of the package (None: not a module of it).
+    `files`: the package's source files (`package_files`), looked up instead of the disk."""
     parts = module.split(".")
     if parts[0] != PACKAGE:
         return None
     base = package_root.joinpath(*parts[1:])
-    if (base / "__init__.py").is_file():
+    exists = Path.is_file if files is None else files.__contains__
+    if exists(base / "__init__.py"):
         return base / "__init__.py"
-    if base.with_suffix(".py").is_file() and len(parts) > 1:
+    if len(parts) > 1 and exists(base.with_suffix(".py")):
         return base.with_suffix(".py")
     return None
+
+
+_LISTINGS: dict[Path, frozenset[Path]] = {}
+
+
+def package_files(package_root: Path) -> frozenset[Path]:
+    """Every .py file under the (resolved) package root: one listing, no stat per file. An
+    unchanged listing is returned as the same object, so the caches keyed by it hit at once."""
+    found: set[Path] = set()
+    for folder, dirs, names in os.walk(package_root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        found.update(Path(folder, n) for n in names if n.endswith(".py"))
+    listing = frozenset(found)
+    if _LISTINGS.get(package_root) != listing:
+        _LISTINGS[package_root] = listing
+    return _LISTINGS[package_root]
 
 
 def _module_name(package_root: Path, file: Path) -> str:
@@ -48,9 +74,15 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
+# Nodes holding statements in their list fields (body, orelse, finalbody, handlers, cases):
+# an import is a statement, so expressions (most of a tree) are never visited.
+_BLOCKS = (ast.stmt, ast.ExceptHandler, ast.match_case)
+
+
 def _executed_nodes(tree: ast.AST):
-    """Every node of `tree` except the bodies of `if TYPE_CHECKING:` blocks (imports for type
-    annotations only: they neither run nor change what the module computes)."""
+    """Every statement of `tree` (at any depth: functions, classes, if/try/with/match
+    blocks) except the bodies of `if TYPE_CHECKING:` blocks (imports for type annotations
+    only: they neither run nor change what the module computes)."""
     stack = [tree]
     while stack:
         node = stack.pop()
@@ -58,7 +90,9 @@ def _executed_nodes(tree: ast.AST):
         if isinstance(node, ast.If) and _is_type_checking(node.test):
             stack.extend(node.orelse)
             continue
-        stack.extend(ast.iter_child_nodes(node))
+        for _, value in ast.iter_fields(node):
+            if isinstance(value, list):
+                stack.extend(v for v in value if isinstance(v, _BLOCKS))
 
 
 @lru_cache(maxsize=1024)
@@ -86,27 +120,37 @@ def _imported_names(
     return frozenset(names)
 
 
-def imports(package_root: Path, file: Path) -> set[Path]:
+def imports(package_root: Path, file: Path, files: frozenset[Path] | None = None) -> set[Path]:
     """The package's own source files that importing/running `file` executes directly: each
-    imported module and the __init__.py of every package above it.
+    imported module and the __init__.py of every package above it. `files`: the package's
+    source files (`package_files` of the resolved root; None lists them).
 
     Raises:
         ImportError: `file` imports a module of the package that does not exist.
     """
     package_root = package_root.resolve()
     file = file.resolve()
+    if files is None:
+        files = package_files(package_root)
+    return set(_resolved_imports(package_root, file, file.stat().st_mtime_ns, files))
+
+
+@lru_cache(maxsize=4096)
+def _resolved_imports(
+    package_root: Path, file: Path, mtime_ns: int, files: frozenset[Path]
+) -> frozenset[Path]:
+    """`imports` of one version of `file` against one listing of the package (cached: every
+    rule's script imports the same few modules)."""
     inside = file.is_relative_to(package_root)
     module = _module_name(package_root, file) if inside else "__main__"
-    names = _imported_names(
-        str(file), file.stat().st_mtime_ns, module, inside and file.name == "__init__.py"
-    )
+    names = _imported_names(str(file), mtime_ns, module, inside and file.name == "__init__.py")
     found: set[Path] = set()
     for name, must_be_module in names:
         parts = name.split(".")
         if parts[0] != PACKAGE:
             continue
         for k in range(1, len(parts) + 1):
-            source = module_file(package_root, ".".join(parts[:k]))
+            source = module_file(package_root, ".".join(parts[:k]), files)
             if source is not None:
                 found.add(source)
             elif must_be_module or k < len(parts):
@@ -114,19 +158,20 @@ def imports(package_root: Path, file: Path) -> set[Path]:
                     f"{file}: imports {name}, but {package_root} has no module "
                     f"{'.'.join(parts[:k])}; fix the import or restore the module"
                 )
-    return found
+    return frozenset(found)
 
 
 def closure(script: str | Path, package_root: str | Path) -> list[Path]:
     """Every package source file `script` runs, transitively, sorted."""
     package_root = Path(package_root).resolve()
+    files = package_files(package_root)
     seen: set[Path] = set()
-    todo = list(imports(package_root, Path(script)))
+    todo = list(imports(package_root, Path(script), files))
     while todo:
-        file = todo.pop()
+        file = todo.pop()  # resolved already: a file of the listing
         if file not in seen:
             seen.add(file)
-            todo += imports(package_root, file) - seen
+            todo += _resolved_imports(package_root, file, file.stat().st_mtime_ns, files)
     return sorted(seen)
 
 
@@ -160,11 +205,12 @@ def import_cycles(package_root: str | Path) -> list[list[str]]:
     Parent-package __init__ edges are left out: `a/__init__.py` importing `a/b.py`, which
     runs `a/__init__.py` first, is how packages work, not a cycle."""
     root = Path(package_root).resolve()
-    files = sorted(root.rglob("*.py"))
+    listing = package_files(root)
+    files = sorted(listing)
     graph: dict[Path, set[Path]] = {}
     for file in files:
         parents = {p / "__init__.py" for p in file.parents if p.is_relative_to(root)}
-        graph[file] = imports(root, file) - parents - {file}
+        graph[file] = imports(root, file, listing) - parents - {file}
     cycles: list[list[str]] = []
     index: dict[Path, int] = {}
     low: dict[Path, int] = {}
