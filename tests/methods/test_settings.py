@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from timebalance.engine.settings import RunSettings
+from timebalance.engine.settings import ONE_PROCESS, RunSettings
 from timebalance.methods.settings import (
     EvalSettings,
     FinetuneSettings,
@@ -76,7 +76,7 @@ def test_run_settings_of_a_job():
     job = SimpleNamespace(
         params=SimpleNamespace(runtime={"device": "cpu"}, code="1.0+abc", tensorboard="tb/x"),
         threads=3,
-        config={"log_every_steps": 7},
+        config={"log_every_steps": 7, "accelerator": ONE_PROCESS.to_dict()},
     )
     assert RunSettings.of_job(job) == RunSettings(
         device="cpu", threads=3, code_version="1.0+abc", log_every_steps=7, tensorboard="tb/x"

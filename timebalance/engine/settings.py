@@ -3,7 +3,10 @@
 The settings classes have no defaults: rules/config.schema.yaml is the only source of
 default values, and the workflow passes every key (timebalance.workflow.inputs). `from_dict`
 names each unknown or missing key, so a renamed config key fails at the start of a job, not
-as a silently ignored (or silently defaulted) value.
+as a silently ignored (or silently defaulted) value. One exception: `RunSettings`' device
+fields (`accelerator`, `gpus`, `nodes`) default to one plain process, so code that builds a
+RunSettings by hand runs as before; their defaults equal the schema's (tested), and
+`RunSettings.of_job` passes every one of them.
 """
 
 from __future__ import annotations
@@ -110,6 +113,42 @@ class Settings:
         return to_dict(self)
 
 
+#: Autocast modes of `AcceleratorSettings.precision` (`engine.device.autocast_dtype`).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclasses.dataclass(frozen=True)
+class AcceleratorSettings(Settings):
+    """How a training job uses its devices (config `accelerator:`): speed and memory only,
+    never which run it is (not in the run's fingerprint: a resumed run continues under new
+    values)."""
+
+    precision: str  # autocast of forward passes: one of PRECISIONS
+    channels_last_3d: bool  # 5-D weights (3D convolutions) in channels-last layout
+    cudnn_benchmark: bool  # cuDNN times its convolution algorithms per input shape
+    sync_batchnorm: bool  # batch-norm statistics over every process's rows (CUDA, > 1 process)
+    processes: int | None  # training processes per node; None: one per granted GPU (1 on CPU)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"accelerator.precision must be one of {', '.join(PRECISIONS)}, got "
+                f"{self.precision!r}"
+            )
+        if self.processes is not None and self.processes < 1:
+            raise ValueError(f"accelerator.processes must be >= 1 or null, got {self.processes}")
+
+
+#: One plain process: what a RunSettings built by hand gets (= the schema's defaults).
+ONE_PROCESS = AcceleratorSettings(
+    precision="auto",
+    channels_last_3d=False,
+    cudnn_benchmark=False,
+    sync_batchnorm=False,
+    processes=None,
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSettings(Settings):
     """Where a stage runs, which code it is (stored with its results), and what it shows
@@ -120,17 +159,27 @@ class RunSettings(Settings):
     code_version: str  # identity of the package code, stored in checkpoints and results
     log_every_steps: int | None  # a progress line every this many steps (None: every 30 s)
     tensorboard: str | None  # the run's TensorBoard folder (None: no event files)
+    accelerator: AcceleratorSettings = ONE_PROCESS  # precision, layouts, processes
+    gpus: int = 0  # GPUs granted to the job (its `gpu` resource), over all its nodes
+    nodes: int = 1  # nodes of the job (its `nodes` resource; > 1 on SLURM only)
 
     @classmethod
     def of_job(cls, job: Any) -> RunSettings:
         """The run settings of a rule script's job (the `snakemake` object): the device of
-        `params.runtime`, the job's threads, the code version of `params.code`, the
-        TensorBoard folder of `params.tensorboard` (training rules) and the config's
-        `log_every_steps` (read from the config, not a param: changing it reruns nothing)."""
+        `params.runtime`, the job's threads, GPUs and nodes (resources `gpu`, `nodes`), the
+        code version of `params.code`, the TensorBoard folder of `params.tensorboard`
+        (training rules), and the config's `log_every_steps` and `accelerator` (read from
+        the config, not params: changing them reruns nothing)."""
+        resources = getattr(job, "resources", {})
         return cls(
             device=job.params.runtime["device"],
             threads=job.threads,
             code_version=job.params.code,
             log_every_steps=job.config["log_every_steps"],
             tensorboard=getattr(job.params, "tensorboard", None),
+            accelerator=AcceleratorSettings.from_dict(
+                job.config["accelerator"], where="config accelerator"
+            ),
+            gpus=int(resources.get("gpu", 0) or 0),
+            nodes=int(resources.get("nodes", 1) or 1),
         )

@@ -1,7 +1,14 @@
 """The training loop shared by every stage: Adam, warm-up + plateau (or an optimiser and
 schedule a stage builds itself, `make_optimizer`), atomic resume
 checkpoints (every epoch, and mid-epoch on SIGTERM), one JSON line of metrics per epoch,
-best-on-validation selection, progress lines and TensorBoard event files."""
+best-on-validation selection, progress lines and TensorBoard event files; the device
+settings of `AcceleratorSettings` (precision, layouts, several processes).
+
+In a multi-process run (`engine.distributed`) every process trains on its part of each
+batch; after each backward pass the gradients are averaged and the buffers follow rank 0,
+so the processes hold one model. Each step's logged values are averaged over the processes
+(so the plateau schedule sees one loss everywhere), the decision to stop on SIGTERM is
+taken by all together, and only rank 0 writes the checkpoint, metrics and event files."""
 
 from __future__ import annotations
 
@@ -23,10 +30,17 @@ import torch
 from torch import nn
 
 from timebalance import io
-from timebalance.engine.device import autocast
+from timebalance.engine import distributed
+from timebalance.engine.device import (
+    autocast,
+    cudnn_benchmark,
+    grad_scaler,
+    precision_scope,
+    to_channels_last_3d,
+)
 from timebalance.engine.progress import EventFiles, TrainingProgress
 from timebalance.engine.schedule import WarmupPlateau
-from timebalance.engine.settings import Settings
+from timebalance.engine.settings import ONE_PROCESS, AcceleratorSettings, Settings
 from timebalance.seeding import stream
 
 log = logging.getLogger(__name__)
@@ -97,8 +111,9 @@ class Terminated(RuntimeError):
 
 class _Flag:
     stopped = False
-    # While validating, SIGTERM stops at once (`_Interrupted`): the epoch's steps are all
-    # done, and a long validation pass could outlast SLURM's grace period before SIGKILL.
+    # While a single process validates, SIGTERM stops at once (`_Interrupted`): the epoch's
+    # steps are all done, and a long validation pass could outlast SLURM's grace period
+    # before SIGKILL.
     interrupts = False
 
 
@@ -180,6 +195,56 @@ def _set_rng_state(state: Mapping[str, torch.Tensor | None], device: torch.devic
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
+def _global_seed(seed: int, epoch: int, rank: int) -> int:
+    """The global random stream (dropout, ...) of `epoch` in process `rank`: rank 0 draws
+    what a single-process run draws, the others their own streams (the same stream in
+    every process would give their different samples the same dropout masks)."""
+    if rank == 0:
+        return stream(seed, "global", epoch)
+    return stream(seed, "global", epoch, rank)
+
+
+def _restore_rng(partial: Mapping[str, Any], device: torch.device, seed: int, epoch: int) -> None:
+    """The random state a mid-epoch checkpoint saved for this process. A process the
+    checkpoint has no state for (a resume with more processes) starts a stream of its own
+    at that step: exact again once the epoch ends."""
+    rank = distributed.world().rank
+    others = partial.get("rng_ranks") or []
+    if rank == 0:
+        _set_rng_state(partial["rng"], device)
+    elif rank - 1 < len(others):
+        _set_rng_state(others[rank - 1], device)
+    else:
+        log.warning(
+            "process %d has no saved random state (the run was saved with %d processes): "
+            "its dropout draws in the rest of epoch %d differ from an uninterrupted run",
+            rank,
+            len(others) + 1,
+            epoch,
+        )
+        torch.manual_seed(stream(seed, "global resumed", epoch, partial["steps"], rank))
+
+
+def _prepare_modules(
+    modules: Mapping[str, nn.Module], acc: AcceleratorSettings, device: torch.device, size: int
+) -> None:
+    """Batch norm synchronised over the processes and channels-last 3D weights, in place
+    (the Parameter objects stay: a stage's step and optimiser keep working on them)."""
+    if acc.sync_batchnorm and size > 1:
+        if device.type != "cuda":
+            raise ValueError(
+                "accelerator.sync_batchnorm needs CUDA (torch synchronises batch norm on GPUs "
+                "only); set it to false for a multi-process CPU run"
+            )
+        for name, module in modules.items():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                raise ValueError(f"module {name!r} is a bare batch norm; wrap it to convert it")
+            nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    if acc.channels_last_3d:
+        for module in modules.values():
+            to_channels_last_3d(module)
+
+
 def fit(
     *,
     modules: Mapping[str, nn.Module],
@@ -196,6 +261,7 @@ def fit(
     log_every_steps: int | None = None,
     tensorboard: str | Path | None = None,
     make_optimizer: MakeOptimizer | None = None,
+    accelerator: AcceleratorSettings = ONE_PROCESS,
 ) -> FitResult:
     """Train `modules` with Adam (or `make_optimizer`'s) until `optim.epochs`, resuming
     from `resume_path`.
@@ -225,8 +291,14 @@ def fit(
             `WarmupPlateau`'s interface (`Schedule`). None: Adam with `optim.lr` and
             `optim.weight_decay`, warm-up and plateau halving (supplement B.2); with a
             factory only `optim.epochs` and `optim.max_steps_per_epoch` are read.
+        accelerator: autocast precision (float16 with a gradient scaler), channels-last 3D
+            weights, cuDNN benchmark, and batch norm synchronised over the processes of a
+            multi-process run (see the module docstring). None of them is part of the
+            resume checkpoint's identity: a run resumes under other values.
     """
     resume_path, metrics_path = Path(resume_path), Path(metrics_path)
+    acc, here = accelerator, distributed.world()
+    _prepare_modules(modules, acc, device, here.size)
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
     if not params:
         raise ValueError("nothing to train: no parameter requires grad")
@@ -240,7 +312,7 @@ def fit(
         )
     else:
         optimizer, scheduler = make_optimizer(params)
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    scaler = grad_scaler(device, acc.precision)
     start, history, partial = 0, [], None
     best: dict[str, Any] = {"metric": None, "epoch": -1, "state": None}
     ckpt = None
@@ -258,7 +330,8 @@ def fit(
             module.load_state_dict(ckpt["modules"][name])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
+        if ckpt["scaler"]:  # (empty when saved without float16: the scaler starts afresh)
+            scaler.load_state_dict(ckpt["scaler"])
         start, history, best = ckpt["epoch"], ckpt["history"], ckpt["best"]
         partial = ckpt.get("partial")
         log.info(
@@ -268,17 +341,31 @@ def fit(
             f" step {partial['steps']}" if partial else "",
         )
     resumed_from = start
+    # Every process starts from rank 0's weights and buffers (as DDP's constructor does).
+    state = [t for m in modules.values() for t in (*m.parameters(), *m.buffers())]
+    distributed.broadcast_from_main(state)
+    buffers = [b for m in modules.values() for b in m.buffers()]
     # The metrics log restarts from the checkpoint's history, so an epoch that was logged
     # but not checkpointed before a kill is not listed twice.
-    _write_history(history, metrics_path)
+    if here.main:
+        _write_history(history, metrics_path)
     global_step = sum(h["steps"] for h in history)  # optimiser steps of the finished epochs
-    progress = TrainingProgress(epochs=optim.epochs, every_steps=log_every_steps)
+    progress = TrainingProgress(
+        epochs=optim.epochs, every_steps=log_every_steps, bar=None if here.main else False
+    )
     events = None
-    if tensorboard is not None:
+    if tensorboard is not None and here.main:
         first = global_step + (partial["steps"] if partial else 0)
         events = EventFiles(tensorboard, purge_step=first)
 
     def save(epochs_done: int, partial_epoch: dict | None = None) -> None:
+        """Rank 0 writes the checkpoint. A mid-epoch one (`partial_epoch`) holds every
+        process's random state, so all processes call it there."""
+        if partial_epoch is not None and here.size > 1:
+            states = distributed.gather_objects(_rng_state(device))
+            partial_epoch = {**partial_epoch, "rng": states[0], "rng_ranks": states[1:]}
+        if not here.main:
+            return
         io.write_torch(
             {
                 "epoch": epochs_done,
@@ -296,21 +383,25 @@ def fit(
         )
 
     try:
-        with _sigterm_flag() as flag:
+        with (
+            precision_scope(acc.precision),
+            cudnn_benchmark(device, acc.cudnn_benchmark),
+            _sigterm_flag() as flag,
+        ):
             for epoch in range(start, optim.epochs):
                 for m in modules.values():
                     m.train()
                 if partial is None:
                     # Global random streams (dropout, ...) are a function of (seed, epoch), on
                     # CPU and CUDA alike, so a resumed run draws what an uninterrupted one would.
-                    torch.manual_seed(stream(seed, "global", epoch))
+                    torch.manual_seed(_global_seed(seed, epoch, here.rank))
                     n_steps, sums, samples, elapsed = 0, {}, 0, 0.0
                 else:
                     n_steps, sums = partial["steps"], dict(partial["sums"])
                     samples, elapsed = partial["samples"], partial["time_s"]
                 epoch_batches = _epoch_batches(batches, epoch, n_steps)
                 if partial is not None:
-                    _set_rng_state(partial["rng"], device)
+                    _restore_rng(partial, device, seed, epoch)
                     partial = None
                 progress.start_epoch(
                     epoch,
@@ -331,10 +422,11 @@ def fit(
                         )
                     optimizer.zero_grad(set_to_none=True)
                     scaler.scale(loss).backward()
+                    distributed.average_gradients(params)
                     scaler.step(optimizer)
                     scaler.update()
+                    distributed.broadcast_from_main(buffers)
                     n_steps += 1
-                    samples += _rows(batch)
                     values = {}
                     for key, value in out.items():
                         if key.startswith(HISTOGRAM):
@@ -342,11 +434,17 @@ def fit(
                                 hists.setdefault(key, []).append(value.detach().reshape(-1))
                             continue
                         values[key] = float(value.detach())
-                        sums[key] = sums.get(key, 0.0) + values[key]
+                    # One reduction gives every process the stop decision, the global
+                    # batch's rows and the step's values averaged over the processes.
+                    total = distributed.sum_floats([flag.stopped, _rows(batch), *values.values()])
+                    stop, samples = total[0] > 0, samples + int(total[1])
+                    values = {k: v / here.size for k, v in zip(values, total[2:], strict=True)}
+                    for key, value in values.items():
+                        sums[key] = sums.get(key, 0.0) + value
                     if events is not None:
                         events.scalars(values, global_step + n_steps - 1, prefix="step/")
                     progress.step(n_steps, sums, samples)
-                    if flag.stopped:
+                    if stop:
                         partial_epoch = {
                             "steps": n_steps,
                             "sums": sums,
@@ -355,6 +453,7 @@ def fit(
                             "rng": _rng_state(device),
                         }
                         save(epoch, partial_epoch)
+                        distributed.barrier()
                         raise Terminated(
                             f"SIGTERM: stopped at epoch {epoch} step {n_steps} and saved the "
                             f"run to {resume_path}; start the job again (Snakemake retries "
@@ -381,17 +480,22 @@ def fit(
                     }
                     for m in modules.values():
                         m.eval()
-                    flag.interrupts = True
+                    # Every process validates on the whole list. Several processes may
+                    # run collectives in it, so there SIGTERM waits for its end (then the
+                    # epoch is saved and the run stops); one process stops at once.
+                    flag.interrupts, interrupted = here.size == 1, False
                     try:
                         record.update(validate())
                     except _Interrupted:
+                        interrupted = True
+                    finally:
+                        flag.interrupts = False
+                    if interrupted:
                         save(epoch, after_steps)  # resumes with this epoch's validation
                         raise Terminated(
                             f"SIGTERM: stopped in the validation of epoch {epoch} and saved "
                             f"the run to {resume_path}; start the job again to continue"
-                        ) from None
-                    finally:
-                        flag.interrupts = False
+                        )
                 scheduler.step(record["loss"])
                 metric = record.get(select_key)
                 if validate is None or (
@@ -401,7 +505,8 @@ def fit(
                 ):
                     best = {"metric": metric, "epoch": epoch, "state": _states(modules)}
                 history.append(record)
-                _write_history(history, metrics_path)
+                if here.main:
+                    _write_history(history, metrics_path)
                 global_step += n_steps
                 if events is not None:
                     shown = {k: v for k, v in record.items() if k not in ("epoch", "steps")}
@@ -411,7 +516,9 @@ def fit(
                     events.flush()
                 save(epoch + 1)
                 progress.end_epoch(record, wall_s=time.perf_counter() - t0 + elapsed)
-                if flag.stopped and epoch + 1 < optim.epochs:  # (after the last: finish)
+                stop = distributed.any_process(flag.stopped)
+                if stop and epoch + 1 < optim.epochs:  # (after the last: finish)
+                    distributed.barrier()
                     raise Terminated(
                         f"SIGTERM: stopped after epoch {epoch} and saved the run to "
                         f"{resume_path}; start the job again to continue from there"

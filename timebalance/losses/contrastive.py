@@ -15,6 +15,10 @@ Tensor layout used throughout (B videos, n timestamps / dense clips, d embedding
 Terms: ``invariant_loss`` is L_I (eq. 1), ``local_local_loss`` is L_D1 (eq. 3),
 ``global_local_loss`` is L_D2 (supplement D.2), ``distinctive_loss`` = L_D1 + L_D2 and
 ``ssl_init_loss`` = L_I + L_D (TCLR, used to initialise the student).
+
+In a multi-process training every process holds only its videos' projections;
+``gather_projections`` concatenates them (differentiably) so the losses see the negatives of
+the whole global batch, exactly as one process would.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 from torch.nn import functional as F
+
+from timebalance.engine.distributed import all_gather
 
 DEFAULT_TEMPERATURE = 0.1
 # L_I sums its dense-clip terms over the 2 x 2 (copy, copy) combinations and then divides by
@@ -257,6 +263,15 @@ class Projections(NamedTuple):
     sparse: Tensor  # 2 x B x d
     slices: Tensor | None  # 2 x B x n x d; None for an objective that does not use them
     dense: Tensor  # 2 x B x n x d
+
+
+def gather_projections(z: Projections) -> Projections:
+    """The projections of every training process's videos, concatenated along B in rank
+    order (``engine.distributed.all_gather``: the gradient reaches each process's own
+    rows). Every process then computes the loss of the whole global batch; with the
+    trainer's gradient averaging this trains exactly as one process on that batch. ``z``
+    itself in a single-process run."""
+    return Projections(*(None if t is None else all_gather(t, dim=1) for t in z))
 
 
 Objective = Callable[[Projections, float, str], Tensor]
