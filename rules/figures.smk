@@ -148,6 +148,39 @@ rule learning_curves:
         "../workflow_scripts/learning_curves.py"
 
 
+# The training of a method (ACL + MTL, a variant, FixMatch) in a cell: reliability gamma,
+# pseudo-labels and each loss term of 004's eq. 20 per epoch, every seed.
+rule fig_method_training:
+    input:
+        runs=bind(F.method_training_runs),
+    output:
+        png=report(
+            P.FIG_METHOD_TRAINING["png"],
+            caption="report/method_training.rst",
+            category="Learning curves",
+            subcategory="{dataset} {budget}",
+            labels={"stage": "{method}"},
+        ),
+        pdf=P.FIG_METHOD_TRAINING["pdf"],
+    log:
+        P.log_path("fig_method_training", P.FIG_METHOD_TRAINING["png"]),
+    benchmark:
+        P.benchmark_path("fig_method_training", P.FIG_METHOD_TRAINING["png"])
+    wildcard_constraints:
+        method=F.method_grammar(config),
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        metrics=bind(F.method_training_metrics),
+        title=bind(F.method_training_title),
+        code=code("fig_method_training"),
+    script:
+        "../workflow_scripts/fig_method_training.py"
+
+
 use rule learning_curves as learning_curves_pretrain with:
     input:
         runs=bind(F.curve_weights, F.pretrain_curve_runs),

@@ -23,6 +23,7 @@ rule pretrain_teacher:
         resume=P.mirror("resume", P.SSL, ".pt"),
         metrics=P.mirror("metrics", P.SSL, ".jsonl"),
         tensorboard=P.tensorboard_dir("pretrain_teacher", P.SSL),
+        catalogue=bind(F.claims_catalogue),
         runtime=bind(F.device_params),
         code=code("pretrain_teacher"),
     script:

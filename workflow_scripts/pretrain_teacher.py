@@ -16,4 +16,5 @@ pretrain_teacher(
     out=snakemake.output.weights,
     resume=snakemake.params.resume,
     metrics=snakemake.params.metrics,
+    catalogue=snakemake.params.catalogue,
 )

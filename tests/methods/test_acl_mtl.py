@@ -5,6 +5,7 @@ runs on the toy frames of test_stages."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -47,6 +48,7 @@ SPEC = AclMtlSpec(
     student_temperature=0.1,
     teacher_temperature=0.04,
     centre_momentum=0.9,
+    warmup_epochs=0,
 )
 
 
@@ -99,6 +101,32 @@ def test_one_step_wires_eq19_eq20_and_the_acl_mtl_state():
     assert out3["loss"].item() == pytest.approx(terms.item(), rel=1e-6)
 
 
+def test_warmup_trains_the_labeled_loss_alone_while_the_state_moves():
+    """In a warm-up epoch (`batch["epoch"]` < warmup_epochs) eq. 20 is L_l only, yet the
+    other terms are computed and logged and the bank, prototypes and centres fill; from
+    the first epoch after it the whole sum trains."""
+    torch.manual_seed(0)
+    spec = dataclasses.replace(SPEC, warmup_epochs=2)
+    student = build_backbone("tiny", num_classes=3)
+    teacher = frozen_copy(student)
+    parts = AclMtlModules(spec, student.feature_dim, 3)
+    step = acl_mtl_step(student, teacher, parts, spec, torch.device("cpu"))
+    for epoch in (0, 1):
+        out = step({**_batch(), "epoch": epoch})
+        assert out["loss"].item() == pytest.approx(out["labeled_ce"].item(), rel=1e-6)
+        assert out["unsupervised_on"].item() == 0
+    assert out["acl"].item() > 0 and out["mtl"].item() > 0  # computed, not trained
+    assert int(parts.bank.count) == 8 and all(c.centre.abs().sum() > 0 for c in parts.centres)
+    out = step({**_batch(), "epoch": 2})
+    terms = out["labeled_ce"] + out["unlabeled_ce"] + out["mtl"] + out["acl"]
+    assert out["loss"].item() == pytest.approx(terms.item(), rel=1e-6)
+    assert out["loss"].item() > out["labeled_ce"].item() and out["unsupervised_on"].item() == 1
+    # diagnostics of the figure: mean gamma, share of the top pseudo-class
+    assert 0 <= out["gamma"].item() <= 1 and 0.25 <= out["pseudo_majority"].item() <= 1
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        dataclasses.replace(SPEC, warmup_epochs=-1)
+
+
 def test_switches_leave_out_their_parts():
     student = build_backbone("tiny", num_classes=3)
     spec = dataclasses.replace(SPEC, acl=False, mtl=False)
@@ -110,6 +138,11 @@ def test_switches_leave_out_their_parts():
     )
     assert out["acl"].item() == 0 and out["mtl"].item() == 0
     assert out["loss"].item() == pytest.approx((out["labeled_ce"] + out["unlabeled_ce"]).item())
+
+
+def test_a_warmup_as_long_as_the_run_is_refused():
+    with pytest.raises(ValueError, match="warmup_epochs 6 leaves none of the 6 epochs"):
+        _settings(dataclasses.replace(SPEC, warmup_epochs=6))
 
 
 def test_spec_checks_name_the_setting():
@@ -152,12 +185,40 @@ def test_paper_optimizer_is_sgd_with_steps_at_25_and_28():
         dataclasses.replace(sgd, optimizer="rmsprop")
 
 
+def test_adam_cosine_anneals_the_lr_along_a_half_cosine_and_resumes():
+    sgd = SgdSettings(
+        optimizer="adam_cosine",
+        lr=1e-3,
+        momentum=0.9,
+        weight_decay=0.0,
+        milestones=(3,),  # unused by the cosine
+        decay=0.1,
+        epochs=4,
+    )
+    param = torch.nn.Parameter(torch.zeros(2))
+    optimizer, schedule = paper_optimizer([param], sgd)
+    assert isinstance(optimizer, torch.optim.Adam)
+    lrs = []
+    for epoch in range(6):  # past the end: stays at the last value's floor, 0
+        lrs.append(optimizer.param_groups[0]["lr"])
+        schedule.step(loss=1.0)
+        if epoch == 1:
+            state = schedule.state_dict()
+            optimizer, schedule = paper_optimizer([param], sgd)
+            schedule.load_state_dict(state)
+    half_cosine = [1e-3 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]
+    assert lrs[:4] == pytest.approx(half_cosine) and lrs[4:] == pytest.approx([0.0, 0.0])
+    assert lrs[0] == 1e-3 and lrs[2] == pytest.approx(5e-4)
+    with pytest.raises(ValueError, match="epochs"):
+        dataclasses.replace(sgd, epochs=0)
+
+
 def _settings(spec: AclMtlSpec) -> AclMtlSettings:
     return AclMtlSettings(
         backbone="tiny",
         spec=spec,
         views=ViewSettings(flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8, grey_p=0.2),
-        clips=dataclasses.replace(CLIPS, batch_size=2, clip_len=4, crop_scale=(0.6, 1.0)),
+        clips=dataclasses.replace(CLIPS, batch_size=2, clip_len=8, crop_scale=(0.6, 1.0)),
         optim=OptimSettings(
             epochs=6,
             lr=2e-3,
@@ -233,3 +294,30 @@ def test_acl_mtl_trains_and_writes_an_evaluable_classifier(toy, tmp_path, scope)
     assert ckpt["val_top1"] >= 75.0
     assert ckpt["settings"]["spec"]["gmm_scope"] == scope
     assert not (tmp_path / "resume.pt").exists()
+
+
+def test_a_warmup_epoch_is_logged_apart_and_never_written(toy, tmp_path):  # noqa: F811
+    """With warmup_epochs 4 of 6 the validation of epochs 0-3 is `val_top1_warmup`, so the
+    weights written come from epoch 4 or 5, which trained eq. 20."""
+    out = tmp_path / "acl_mtl.pt"
+    train_acl_mtl(
+        _settings(dataclasses.replace(SPEC, warmup_epochs=4)),
+        RUN,
+        labeled=toy["labeled"],
+        unlabeled=toy["unlabeled"],
+        val=toy["val"],
+        classes=None,
+        frames_root=toy["frames"],
+        init=None,
+        out=out,
+        resume=tmp_path / "resume.pt",
+        metrics=tmp_path / "acl_mtl.jsonl",
+    )
+    ckpt = load_classifier_checkpoint(out)
+    history = ckpt["history"]
+    assert [("val_top1_warmup" in h, "val_top1" in h) for h in history] == [
+        (e < 4, e >= 4) for e in range(6)
+    ]
+    assert [h["unsupervised_on"] for h in history] == [0.0] * 4 + [1.0] * 2
+    assert ckpt["selected_epoch"] in (4, 5)
+    assert ckpt["val_top1"] == max(h["val_top1"] for h in history[4:])

@@ -24,6 +24,7 @@ from timebalance.methods.fixmatch import (
     ema_update,
     forward_map,
     frozen_copy,
+    joined_batches,
     pseudo_labels,
     train_fixmatch,
     unlabeled_cross_entropy,
@@ -213,6 +214,15 @@ def test_fixmatch_spec_names_bad_values():
         _settings(export="ema")
     with pytest.raises(ValueError, match="unlabeled_ratio"):
         _settings(unlabeled_ratio=0)
+
+
+def test_joined_batches_carry_their_epoch_and_cycle_the_labeled_list():
+    labeled = lambda epoch, skip=0: iter([{"x": torch.tensor([epoch, 0])}])  # noqa: E731
+    unlabeled = lambda epoch: iter([{"u": torch.tensor([i])} for i in range(3)])  # noqa: E731
+    batches = list(joined_batches(labeled, unlabeled, seed=0)(5))
+    assert [b["epoch"] for b in batches] == [5, 5, 5]  # what ACL + MTL's warm-up reads
+    assert [int(b["unlabeled"]["u"]) for b in batches] == [0, 1, 2]
+    assert all("x" in b["labeled"] for b in batches)  # the one labeled batch, cycled
 
 
 def test_forward_map_matches_the_backbone_forward():

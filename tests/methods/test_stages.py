@@ -146,6 +146,7 @@ def _student(toy, tmp_path, teachers, scores, weighting) -> Path:
         unlabeled_distill_weight=100.0,
         unlabeled_ratio=1,
         score_normalisation="none",
+        epoch_unit="unlabeled",
     )
     train_student(
         StudentSettings(backbone="tiny", spec=spec, clips=CLIPS, optim=OPTIM, seed=0),
@@ -231,6 +232,8 @@ def _pretrain_settings(kind: str) -> PretrainSettings:
         warmup_epochs=1,
         patience=5,
         max_steps_per_epoch=2,
+        diagnose_every=1,
+        diagnose_videos=16,
     )
 
 
@@ -255,7 +258,7 @@ def _scores(toy, tmp_path, invariant: Path, distinctive: Path, name: str) -> pd.
     """The score stage as the rule runs it; n_clips (2) and clip_len (4) come from the
     checkpoints."""
     cache_scores(
-        ScoreSettings(crop_size=SIZE, batch_size=8, workers=0),
+        ScoreSettings(crop_size=SIZE, batch_size=8, workers=0, bn_recalibration=False),
         RUN,
         manifest=toy["manifest"],
         frames_root=toy["frames"],

@@ -71,6 +71,18 @@ EXPECTED_KEYS = {
         "variants/scratch_tstr",
     ],
     "methods": ["variants/scratch_sup", "student", "methods/fixmatch", "methods/acl_mtl"],
+    "methods_ablation": [
+        "methods/fixmatch",
+        "methods/acl_only",
+        "methods/mtl_only",
+        "methods/acl_mtl",
+        "methods/acl_mtl_eps3",
+        "methods/acl_mtl_eps5",
+        "methods/acl_mtl_eps9",
+        "methods/acl_mtl_anyconf",
+        "methods/acl_mtl_long16",
+        "methods/acl_mtl_long32",
+    ],
 }
 
 
@@ -119,14 +131,17 @@ def test_required_results_keys_match_workflow_wildcards_and_config():
     # The key regex of rules/common.smk and the variants configured in config.yaml.
     key_re = re.compile(
         r"student|teacher_(invariant|distinctive)|teachers/(invariant|distinctive)_n[0-9]+"
-        r"(_s[0-9]+)?|variants/[a-z0-9_]+|methods/(fixmatch|acl_mtl)"
+        r"(_s[0-9]+)?|variants/[a-z0-9_]+|methods/[a-z0-9_]+"
     )
     config = yaml.safe_load((REPO / "config.yaml").read_text())
+    methods = {"fixmatch", "acl_mtl", *config["methods"]["variants"]}
     for name in TABLES:
         for _ds, _b, key in required_results(name, [U5]):
             assert key_re.fullmatch(key), key
             if key.startswith("variants/"):
                 assert key.split("/", 1)[1] in config["variants"], key
+            if key.startswith("methods/"):
+                assert key.split("/", 1)[1] in methods, key
     for grid in config["tables"]["grids"].values():
         assert set(grid) <= set(TABLES)
 

@@ -33,6 +33,7 @@ def test_schema_patterns_are_the_code_grammars():
         "/properties/device": P.DEVICE,
         "/properties/datasets/propertyNames": P.DATASET,
         "/properties/variants/propertyNames": P.VARIANT,
+        "/properties/methods/properties/variants/propertyNames": P.METHOD,
         "/properties/variants/additionalProperties/properties/teachers/items": P.TEACHER,
         "/properties/tables/properties/grids/propertyNames": P.GRID,
         "/properties/tables/properties/grids/additionalProperties/propertyNames": P.TABLE,

@@ -23,6 +23,18 @@ to the short clip (004 Table 5 row 1 equals Table 2's ACL-only row).
 Optimisation: 004 uses SGD (momentum 0.9, weight decay 1e-3, lr 0.005, divided by 10 at
 epochs 25 and 28 of 30): ``settings.sgd`` (``fixmatch.paper_optimizer`` through `fit`'s
 ``make_optimizer``); ``sgd`` None trains with `fit`'s Adam (``settings.optim``) instead.
+
+Warm-up (a deviation, ``warmup_epochs``; 004: none, it starts from ImageNet weights): for
+the first epochs only L_l trains. From random weights the teacher's pseudo-labels are near
+chance, yet eq. 9's mixture, fitted to each candidate set, always splits it and counts most
+x^u reliable, so ACL's gradient (several times L_l's) pulls the features towards wrong
+classes. The other terms are still computed, logged, and move the bank, prototypes and
+centres. The step reads the epoch from the batch (``fixmatch.joined_batches``).
+
+Logged besides the terms: ``reliable`` (share of x^u with gamma > epsilon), ``gamma`` (their
+mean), ``bank_positives``, ``kept``, ``pseudo_accuracy`` and ``pseudo_majority`` (share of
+the batch's most frequent pseudo-class), ``unsupervised_on`` (0 in the warm-up): the
+figure of `report.methods_figure`.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from timebalance.data.multiscale import PLACEMENTS
+from timebalance.engine import launch
 from timebalance.engine.loader import to_device
 from timebalance.engine.settings import RunSettings, Settings
 from timebalance.engine.trainer import FitResult, OptimSettings, StepFn
@@ -98,6 +111,7 @@ class AclMtlSpec(Settings):
     student_temperature: float  # tau_s (004: 0.1)
     teacher_temperature: float  # tau_t (004: 0.04)
     centre_momentum: float  # DINO centre momentum (DINO: 0.9; 004 gives none)
+    warmup_epochs: int  # epochs of L_l alone before the other terms of eq. 20 (004: 0)
 
     def __post_init__(self) -> None:
         checks = [
@@ -109,6 +123,7 @@ class AclMtlSpec(Settings):
             (self.gmm_scope in GMM_SCOPES, f"gmm_scope must be one of {GMM_SCOPES}"),
             (self.long_placement in PLACEMENTS, f"long_placement must be one of {PLACEMENTS}"),
             (self.bank_size >= 1, f"bank_size must be >= 1, got {self.bank_size}"),
+            (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0: {self.warmup_epochs}"),
             (all(s >= 1 for s in self.long_strides), f"long strides >= 1: {self.long_strides}"),
             (
                 not self.mtl or len(self.long_strides) >= 1,
@@ -139,6 +154,13 @@ class AclMtlSettings(Settings):
     sgd: SgdSettings | None
     seed: int
 
+    def __post_init__(self) -> None:
+        if self.spec.warmup_epochs >= self.optim.epochs:
+            raise ValueError(
+                f"warmup_epochs {self.spec.warmup_epochs} leaves none of the "
+                f"{self.optim.epochs} epochs to train eq. 20 (and none to select); lower it"
+            )
+
 
 class AclMtlModules(nn.Module):
     """Every network and state of the method besides the student/teacher backbones: the
@@ -147,6 +169,7 @@ class AclMtlModules(nn.Module):
 
     def __init__(self, spec: AclMtlSpec, feature_dim: int, n_classes: int) -> None:
         super().__init__()
+        self.warming_up = spec.warmup_epochs > 0  # set by each step (`acl_mtl_step`)
         self.h_s = self.h_t = self.prototypes = self.bank = None
         self.g_s = self.g_t = self.centres = None
         if spec.acl:
@@ -220,6 +243,7 @@ def acl_mtl_step(
             parts.bank.enqueue(f_p, pseudo)
             weight = rel.sample * kept.float()  # gamma replaces alpha (eq. 20)
             out["reliable"] = (rel.sample > spec.epsilon).float().mean()
+            out["gamma"] = rel.sample.mean()  # mean reliability of x^u (eq. 9)
             out["bank_positives"] = positives.float().sum(1).mean()
         out["unlabeled_ce"] = unlabeled_cross_entropy(s_logits[n_l:], pseudo, weight)
         if spec.mtl:
@@ -236,21 +260,28 @@ def acl_mtl_step(
                 teacher_temperature=spec.teacher_temperature,
             )  # fmt: skip
             out["mtl_kl"] = out["mtl"] - entropy  # diagnostic: the alignment part of eq. 17
-        loss = (
+        # A supervised warm-up (a deviation, `warmup_epochs`): the other terms are computed
+        # and the bank, prototypes and centres move, but only L_l trains until it ends.
+        on = float(int(batch.get("epoch", 0)) >= spec.warmup_epochs)
+        parts.warming_up = not on  # read by the validation after the epoch
+        out["loss"] = (
             out["labeled_ce"]
-            + out["unlabeled_ce"]
-            + spec.mtl_weight * out["mtl"]
-            + spec.acl_weight * out["acl"]
-        )
-        out["loss"] = loss  # the terms stay attached too (fit logs them detached)
+            + on * out["unlabeled_ce"]
+            + on * (spec.mtl_weight * out["mtl"])
+            + on * (spec.acl_weight * out["acl"])
+        )  # the terms stay attached too (fit logs them detached)
+        out["unsupervised_on"] = out["loss"].new_tensor(on)
         out["kept"] = kept.float().mean()
         # diagnostic only (logged, never trained on): the unlabeled lists carry labels
         out["pseudo_accuracy"] = (pseudo == b["unlabeled"]["label"]).float().mean()
+        # share of the batch's most frequent pseudo-class (1: every x^u gets one class)
+        out["pseudo_majority"] = torch.bincount(pseudo).max().float() / n_u
         return out
 
     return step
 
 
+@launch.stage
 def train_acl_mtl(
     settings: AclMtlSettings,
     run: RunSettings,
@@ -283,4 +314,5 @@ def train_acl_mtl(
         loader_options={
             "long_strides": sp.active_long_strides, "placement": sp.long_placement,
         },
+        warming_up=lambda extra: extra["parts"].warming_up,
     )  # fmt: skip

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from timebalance import io
 from timebalance.data.clips import ClipDataset
+from timebalance.engine import distributed
 from timebalance.engine.checkpoint import load_checkpoint, load_weights
 from timebalance.engine.loader import epoch_loader
 from timebalance.engine.metrics import clip_accuracy
@@ -146,7 +147,7 @@ def train_classifier(
 ) -> FitResult:
     """`engine.trainer.fit` of a classifier, keeping the epoch with the best clip top-1 on
     the validation list (centre clips, centre crops); then `save_classifier` with the
-    settings, the code version and `info`."""
+    settings, the code version and `info` (rank 0 of a multi-process run)."""
     val_loader = clip_batches(
         val, frames_root, settings.clips, train=False, seed=0, purpose="val", device=device
     )(0)
@@ -163,7 +164,10 @@ def train_classifier(
         fingerprint=fingerprint,
         log_every_steps=run.log_every_steps,
         tensorboard=run.tensorboard,
+        accelerator=run.accelerator,
     )
+    if not distributed.is_main():
+        return result
     save_classifier(
         out,
         result,

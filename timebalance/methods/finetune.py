@@ -7,6 +7,7 @@ from pathlib import Path
 import torch.nn.functional as F
 
 from timebalance.data.splits import read_split
+from timebalance.engine import launch
 from timebalance.engine.loader import to_device
 from timebalance.engine.settings import RunSettings
 from timebalance.engine.stage import stage_fingerprint, start_stage
@@ -19,6 +20,7 @@ from timebalance.methods.classifier import (
 from timebalance.methods.settings import FinetuneSettings
 
 
+@launch.stage
 def finetune_teacher(
     settings: FinetuneSettings,
     run: RunSettings,

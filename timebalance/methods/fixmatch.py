@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -39,6 +40,7 @@ from torch.utils.data import DataLoader
 from timebalance.data.multiscale import MultiScaleClipDataset
 from timebalance.data.splits import read_split
 from timebalance.data.strong_augment import WeakStrongAugment
+from timebalance.engine import distributed, launch
 from timebalance.engine.loader import cycle, epoch_loader, to_device
 from timebalance.engine.metrics import clip_accuracy
 from timebalance.engine.settings import RunSettings, Settings
@@ -53,7 +55,7 @@ if TYPE_CHECKING:  # a type only: acl_mtl.py imports this module
     from timebalance.methods.acl_mtl import AclMtlSettings
 
 EXPORTS = ("student", "teacher")
-STEPPED_OPTIMIZERS = ("sgd", "adam")  # optimisers of SgdSettings
+STEPPED_OPTIMIZERS = ("sgd", "adam", "adam_cosine")  # optimisers of SgdSettings
 Batches = Callable[[int], Iterator[dict] | DataLoader]
 
 
@@ -106,20 +108,26 @@ class SgdSettings(Settings):
     1e-3, lr 0.005 divided by 10 at epochs 25 and 28, 30 epochs. ``optimizer: adam`` keeps
     the lr steps with Adam instead of SGD (``momentum`` unused): from random weights 004's
     SGD did not learn on the synthetic data, and `fit`'s plateau halving, which watches the
-    sum of eq. 20, cut ACL + MTL's lr to 1/32 while its labeled loss still fell."""
+    sum of eq. 20, cut ACL + MTL's lr to 1/32 while its labeled loss still fell.
+    ``optimizer: adam_cosine``: Adam with the lr annealed along a half cosine from ``lr``
+    to 0 over ``epochs`` (``CosineSchedule``; milestones unused), a decay that does not
+    watch the loss, close to FixMatch's own cosine decay."""
 
-    optimizer: str  # "sgd" (004) or "adam"
+    optimizer: str  # "sgd" (004), "adam" or "adam_cosine"
     lr: float
     momentum: float
     weight_decay: float
     milestones: tuple[int, ...]
     decay: float  # lr factor at each milestone (004: 0.1)
+    epochs: int = 0  # the run's epochs (adam_cosine anneals over them)
 
     def __post_init__(self) -> None:
         if self.optimizer not in STEPPED_OPTIMIZERS:
             raise ValueError(
                 f"optimizer must be one of {STEPPED_OPTIMIZERS}, got {self.optimizer!r}"
             )
+        if self.optimizer == "adam_cosine" and self.epochs < 1:
+            raise ValueError(f"adam_cosine anneals over epochs >= 1, got {self.epochs}")
 
 
 class MilestoneSchedule:
@@ -164,13 +172,30 @@ class MilestoneSchedule:
         self._apply()
 
 
+class CosineSchedule(MilestoneSchedule):
+    """lr = base x (1 + cos(pi x epoch / epochs)) / 2 in epoch `epoch` (0 .. epochs - 1):
+    from base down towards 0 along a half cosine; the interface of ``MilestoneSchedule``."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, *, base_lr: float, epochs: int) -> None:
+        if epochs < 1:
+            raise ValueError(f"a cosine schedule needs epochs >= 1, got {epochs}")
+        self.epochs = epochs
+        super().__init__(optimizer, base_lr=base_lr, milestones=(), decay=0.5)
+
+    @property
+    def lr(self) -> float:
+        done = min(self.epoch, self.epochs) / self.epochs
+        return self.base_lr * (1 + math.cos(math.pi * done)) / 2
+
+
 def paper_optimizer(
     params: Iterable[nn.Parameter], sgd: SgdSettings
 ) -> tuple[torch.optim.Optimizer, MilestoneSchedule]:
-    """004's SGD (momentum, weight decay) and its step schedule, or Adam with the same steps
-    (``sgd.optimizer``): `fit`'s ``make_optimizer`` (bind ``sgd`` first)."""
+    """004's SGD (momentum, weight decay) and its step schedule, Adam with the same steps,
+    or Adam with a cosine decay (``sgd.optimizer``): `fit`'s ``make_optimizer`` (bind
+    ``sgd`` first)."""
     params = list(params)
-    if sgd.optimizer == "adam":
+    if sgd.optimizer in ("adam", "adam_cosine"):
         optimizer: torch.optim.Optimizer = torch.optim.Adam(
             params, lr=sgd.lr, weight_decay=sgd.weight_decay
         )
@@ -178,6 +203,8 @@ def paper_optimizer(
         optimizer = torch.optim.SGD(
             params, lr=sgd.lr, momentum=sgd.momentum, weight_decay=sgd.weight_decay
         )
+    if sgd.optimizer == "adam_cosine":
+        return optimizer, CosineSchedule(optimizer, base_lr=sgd.lr, epochs=sgd.epochs)
     schedule = MilestoneSchedule(
         optimizer, base_lr=sgd.lr, milestones=sgd.milestones, decay=sgd.decay
     )
@@ -273,13 +300,15 @@ def view_batches(
 
 
 def joined_batches(labeled: Batches, unlabeled: Batches, *, seed: int) -> Batches:
-    """Epoch -> {"labeled": batch, "unlabeled": batch}: one pass over the unlabeled loader,
-    each batch joined with the next labeled one (the shorter labeled list is cycled)."""
+    """Epoch -> {"labeled": batch, "unlabeled": batch, "epoch": epoch}: one pass over the
+    unlabeled loader, each batch joined with the next labeled one (the shorter labeled list
+    is cycled). The epoch tells a step where the run is (ACL + MTL's warm-up), also after a
+    resume."""
 
     def batches(epoch: int) -> Iterator[dict]:
         lab = cycle(labeled, seed=seed, epoch=epoch)
         for u in unlabeled(epoch):
-            yield {"labeled": next(lab), "unlabeled": u}
+            yield {"labeled": next(lab), "unlabeled": u, "epoch": epoch}
 
     return batches
 
@@ -357,8 +386,9 @@ def fixmatch_step(
         b = to_device(batch, device)
         xl, yl = b["labeled"]["weak"][:, 0], b["labeled"]["label"]
         xw, xs = b["unlabeled"]["weak"][:, 0], b["unlabeled"]["strong"]
-        with torch.no_grad():
+        with torch.inference_mode():
             probs = teacher(xw).logits.float().softmax(-1)
+        probs = probs.clone()  # an inference tensor cannot enter autograd
         pseudo, _, kept = pseudo_labels(probs, spec.threshold)
         logits = model(torch.cat([xl, xs])).logits.float()
         n_l = xl.shape[0]
@@ -406,14 +436,25 @@ def validation(
     frames_root: str | Path,
     clips: ClipSettings,
     device: torch.device,
+    *,
+    warming_up: Callable[[], bool] = lambda: False,
 ) -> Callable[[], dict[str, float]]:
-    """Clip top-1 of ``network`` on the validation list (centre clips and crops)."""
+    """Clip top-1 of ``network`` on the validation list (centre clips and crops), logged
+    as ``val_top1``, or as ``val_top1_warmup`` after an epoch of a supervised warm-up
+    (``warming_up()``): `fit` selects on ``val_top1``, so the weights a method writes come
+    from an epoch that trained the method, not from its warm-up."""
     loader = clip_batches(
         val, frames_root, clips, train=False, seed=0, purpose="val", device=device
     )(0)
-    return lambda: {"val_top1": clip_accuracy(network, loader, device)}
+
+    def validate() -> dict[str, float]:
+        key = "val_top1_warmup" if warming_up() else "val_top1"
+        return {key: clip_accuracy(network, loader, device)}
+
+    return validate
 
 
+@launch.stage
 def train_fixmatch(
     settings: FixMatchSettings,
     run: RunSettings,
@@ -461,6 +502,7 @@ def train_semi_supervised(
     extra_modules: Callable[[nn.Module, int], dict[str, nn.Module]],
     make_step: Callable[[nn.Module, nn.Module, dict[str, nn.Module], torch.device], StepFn],
     loader_options: dict[str, Any],
+    warming_up: Callable[[dict[str, nn.Module]], bool] = lambda extra: False,
 ) -> FitResult:
     """The stage every EMA-teacher method shares (FixMatch, ACL + MTL): fingerprint, splits,
     student from `init` and its frozen EMA teacher, labeled + unlabeled loaders, `fit`
@@ -468,7 +510,9 @@ def train_semi_supervised(
 
     `extra_modules(student, k)` adds trained/saved modules beside the two networks (ACL's
     heads, prototypes and bank); `make_step(student, teacher, extra, device)` is the
-    method's step; `loader_options` go to `stage_loaders` (MTL's long clips)."""
+    method's step; `loader_options` go to `stage_loaders` (MTL's long clips);
+    `warming_up(extra)` tells whether the epoch just run was a supervised warm-up (never
+    selected: `validation`)."""
     s, sp = settings, settings.spec
     run_id = stage_fingerprint(s, run, inputs=[labeled, unlabeled, val, init, classes])
     dev = start_stage(run, seed=s.seed)
@@ -490,14 +534,22 @@ def train_semi_supervised(
         resume_path=resume,
         metrics_path=metrics,
         validate=validation(
-            student if sp.export == "student" else teacher, va, frames_root, s.clips, dev
+            student if sp.export == "student" else teacher,
+            va,
+            frames_root,
+            s.clips,
+            dev,
+            warming_up=lambda: warming_up(extra),
         ),
         seed=s.seed,
         fingerprint=run_id,
         log_every_steps=run.log_every_steps,
         tensorboard=run.tensorboard,
         make_optimizer=optimizer_factory(s.sgd),
+        accelerator=run.accelerator,
     )
+    if not distributed.is_main():
+        return result  # rank 0 writes the output
     save_selected(
         out, result, export=sp.export, resume=resume, model=student,
         settings=s.to_dict(), code_version=run.code_version,

@@ -1,15 +1,19 @@
 """The temporal-similarity score s(i) (eqs. 5-6) of every training video: the stage that
-caches it from the clip projections of the two pretrained teachers, and its reader."""
+caches it from the clip projections of the two pretrained teachers, and its reader. The
+clips, the embedding pass and the optional BatchNorm recalibration here are shared by the
+score cache, the Fig. 4 analogue and the diagnosis during pretraining."""
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 from timebalance import io
@@ -45,7 +49,103 @@ def _embed(model: Embedder, clips: torch.Tensor) -> torch.Tensor:
     return model.head(model.backbone(clips.flatten(0, 1)).pooled).float().view(b, n, -1)
 
 
-@torch.inference_mode()
+def score_clips(
+    videos: pd.DataFrame,
+    frames_root: str | Path,
+    *,
+    crop_size: int,
+    n_clips: int,
+    clip_len: int,
+) -> ScoreDataset:
+    """The clips s is computed on: per video, `n_clips` consecutive clips of `clip_len`
+    frames at its centre, centre-cropped to `crop_size` (no randomness)."""
+    return ScoreDataset(videos, frames_root, size=crop_size, n_clips=n_clips, clip_len=clip_len)
+
+
+def score_loader(dataset: ScoreDataset, *, batch_size: int, workers: int) -> DataLoader:
+    """The dataset in order. The loader has a generator of its own, so starting its workers
+    draws nothing from the global random stream (the pretraining diagnosis runs between
+    training epochs and must not change them)."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=workers,
+        generator=torch.Generator().manual_seed(0),
+    )
+
+
+def embedded_batches(
+    models: Sequence[Embedder],
+    loader: DataLoader,
+    device: torch.device,
+    *,
+    what: str = "score batches",
+    every_steps: int | None = None,
+) -> Iterator[tuple[list[int], list[torch.Tensor]]]:
+    """(dataset indices, [B x n x d projections of each of `models`]) per batch, without
+    gradients; the models' modes (eval, or train for BatchNorm recalibration) are the
+    caller's."""
+    for batch in progress(loader, what=what, every_steps=every_steps):
+        with torch.inference_mode():
+            batch = to_device(batch, device)
+            with autocast(device):
+                projections = [_embed(model, batch["clips"]) for model in models]
+        yield batch["index"].tolist(), projections
+
+
+def teacher_similarity(
+    model: Embedder, loader: DataLoader, device: torch.device, *, what: str
+) -> np.ndarray:
+    """Each video's mean off-diagonal similarity under one teacher (its column of the score
+    cache: s_invariant or s_distinctive), in dataset order (float64)."""
+    out = np.full(len(loader.dataset), np.nan)  # type: ignore[arg-type]
+    for index, (z,) in embedded_batches([model], loader, device, what=what):
+        out[index] = similarity_score(z, z).double().cpu().numpy()
+    return out
+
+
+def recalibrated(model: Embedder, loader: DataLoader, device: torch.device) -> Embedder:
+    """A copy of `model` whose BatchNorm running statistics are re-estimated on `loader`'s
+    clips (statistics reset, momentum None: a cumulative average over one pass), then in
+    eval mode. Only the BatchNorm layers run in training mode during the pass; the weights
+    and the model given are unchanged."""
+    twin = copy.deepcopy(model).eval()
+    norms = [m for m in twin.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return twin
+    with torch.no_grad():  # (outside inference mode: the statistics stay normal tensors)
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+            m.train()
+    for _ in embedded_batches([twin], loader, device, what="BatchNorm recalibration batches"):
+        pass
+    return twin.eval()
+
+
+def _load_teachers(
+    settings: ScoreSettings,
+    *,
+    videos: pd.DataFrame,
+    frames_root: str | Path,
+    invariant: str | Path,
+    distinctive: str | Path,
+    device: torch.device,
+) -> tuple[Embedder, Embedder, int, int]:
+    """Both teachers in eval mode, recalibrated on the score clips of `videos` when the
+    settings ask for it; and the clip shape (n_clips, clip_len) they were pretrained on."""
+    (inv, inv_ckpt), (dis, dis_ckpt) = (load_embedder(p, device) for p in (invariant, distinctive))
+    n_clips, clip_len = _clip_shape(invariant, distinctive, [inv_ckpt, dis_ckpt])
+    if settings.bn_recalibration:
+        clips = score_clips(
+            videos, frames_root, crop_size=settings.crop_size, n_clips=n_clips, clip_len=clip_len
+        )
+        loader = score_loader(clips, batch_size=settings.batch_size, workers=settings.workers)
+        inv, dis = (recalibrated(m, loader, device) for m in (inv, dis))
+        log.info("BatchNorm statistics of both teachers re-estimated on %d videos", len(clips))
+    return inv, dis, n_clips, clip_len
+
+
 def cache_scores(
     settings: ScoreSettings,
     run: RunSettings,
@@ -61,24 +161,29 @@ def cache_scores(
     clips have the shape (n_clips, clip_len) the teachers were pretrained on."""
     dev = start_stage(run, seed=0)  # nothing random: deterministic clips, eval mode
     videos = training_videos(manifest)
-    (inv, inv_ckpt), (dis, dis_ckpt) = (load_embedder(p, dev) for p in (invariant, distinctive))
-    n_clips, clip_len = _clip_shape(invariant, distinctive, [inv_ckpt, dis_ckpt])
-    dataset = ScoreDataset(
-        videos, frames_root, size=settings.crop_size, n_clips=n_clips, clip_len=clip_len
+    inv, dis, n_clips, clip_len = _load_teachers(
+        settings,
+        videos=videos,
+        frames_root=frames_root,
+        invariant=invariant,
+        distinctive=distinctive,
+        device=dev,
     )
-    loader = DataLoader(dataset, batch_size=settings.batch_size, num_workers=settings.workers)
+    dataset = score_clips(
+        videos, frames_root, crop_size=settings.crop_size, n_clips=n_clips, clip_len=clip_len
+    )
+    loader = score_loader(dataset, batch_size=settings.batch_size, workers=settings.workers)
     rows = []
-    for batch in progress(loader, what="score batches", every_steps=run.log_every_steps):
-        batch = to_device(batch, dev)
-        with autocast(dev):
-            z_inv, z_dis = _embed(inv, batch["clips"]), _embed(dis, batch["clips"])
+    for index, (z_inv, z_dis) in embedded_batches(
+        [inv, dis], loader, dev, every_steps=run.log_every_steps
+    ):
         columns = zip(
             similarity_score(z_inv, z_inv).tolist(),
             similarity_score(z_dis, z_dis).tolist(),
             similarity_score(z_inv, z_dis).tolist(),
             strict=True,
         )
-        for idx, scores in zip(batch["index"].tolist(), columns, strict=True):
+        for idx, scores in zip(index, columns, strict=True):
             video = videos.iloc[idx]
             rows.append((video["video_id"], int(video["label"]), *scores))
     table = pd.DataFrame(rows, columns=list(COLUMNS)).sort_values("video_id")
@@ -104,7 +209,6 @@ def cache_scores(
         )
 
 
-@torch.inference_mode()
 def similarity_matrices(
     settings: ScoreSettings,
     run: RunSettings,
@@ -116,22 +220,28 @@ def similarity_matrices(
     video_ids: Sequence[str],
 ) -> dict[str, np.ndarray]:
     """The temporal similarity matrices (eq. 5) of a few training videos, on the clips
-    `cache_scores` scores them with: {"invariant": V x n x n, "distinctive": V x n x n},
-    in the order of `video_ids` (the Fig. 4 analogue plots them)."""
+    `cache_scores` scores them with (and its BatchNorm statistics): {"invariant": V x n x n,
+    "distinctive": V x n x n}, in the order of `video_ids` (the Fig. 4 analogue plots them)."""
     dev = start_stage(run, seed=0)
-    videos = training_videos(manifest).set_index("video_id")
-    missing = sorted(set(video_ids) - set(videos.index))
+    videos = training_videos(manifest)
+    indexed = videos.set_index("video_id")
+    missing = sorted(set(video_ids) - set(indexed.index))
     if missing:
         raise ValueError(f"{manifest} has no usable training video {missing[:3]}")
-    items = videos.loc[list(video_ids)].reset_index()
-    (inv, inv_ckpt), (dis, dis_ckpt) = (load_embedder(p, dev) for p in (invariant, distinctive))
-    n_clips, clip_len = _clip_shape(invariant, distinctive, [inv_ckpt, dis_ckpt])
-    dataset = ScoreDataset(
-        items, frames_root, size=settings.crop_size, n_clips=n_clips, clip_len=clip_len
+    items = indexed.loc[list(video_ids)].reset_index()
+    inv, dis, n_clips, clip_len = _load_teachers(
+        settings,
+        videos=videos,
+        frames_root=frames_root,
+        invariant=invariant,
+        distinctive=distinctive,
+        device=dev,
     )
-    clips = torch.stack([dataset[i]["clips"] for i in range(len(dataset))]).to(dev)
-    with autocast(dev):
-        z_inv, z_dis = _embed(inv, clips), _embed(dis, clips)
+    dataset = score_clips(
+        items, frames_root, crop_size=settings.crop_size, n_clips=n_clips, clip_len=clip_len
+    )
+    loader = score_loader(dataset, batch_size=len(dataset), workers=0)
+    ((_, (z_inv, z_dis)),) = embedded_batches([inv, dis], loader, dev, what="Fig. 4 videos")
     return {
         "invariant": temporal_similarity_matrix(z_inv).float().cpu().numpy(),
         "distinctive": temporal_similarity_matrix(z_dis).float().cpu().numpy(),

@@ -15,6 +15,9 @@ WEIGHTINGS = ("tstr", "average", "single")
 # How s enters eq. 7: "none" as the paper; "minmax" / "rank" over the training videos are an
 # extension (never the default) for scores compressed near 1.
 SCORE_NORMALISATIONS = ("none", "minmax", "rank")
+# What one student epoch is: a pass over the labeled list (the authors' code, which zips the
+# labeled loader with the unlabeled one) or over the unlabeled list.
+EPOCH_UNITS = ("labeled", "unlabeled")
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,17 @@ class PretrainSettings(Settings):
     warmup_epochs: int
     patience: int
     max_steps_per_epoch: int | None
+    # The temporal-similarity diagnosis (methods.diagnostics): every this many epochs and at
+    # the last (0: off), on a fixed subset of this many training videos.
+    diagnose_every: int
+    diagnose_videos: int
 
     def __post_init__(self) -> None:
+        if self.diagnose_every < 0 or self.diagnose_videos < 1:
+            raise ValueError(
+                f"diagnose_every must be >= 0 (0: no diagnosis) and diagnose_videos >= 1, got "
+                f"{self.diagnose_every} and {self.diagnose_videos}"
+            )
         if self.kind not in KINDS:
             raise ValueError(f"unknown pretraining kind {self.kind!r}; choose one of {KINDS}")
         if self.n_clips not in (2, 4):
@@ -60,6 +72,7 @@ class ScoreSettings(Settings):
     crop_size: int
     batch_size: int
     workers: int
+    bn_recalibration: bool  # re-estimate each teacher's BatchNorm statistics on the clips
 
 
 @dataclass(frozen=True)
@@ -100,10 +113,13 @@ class StudentSpec(Settings):
     unlabeled_distill_weight: float
     unlabeled_ratio: int  # unlabeled videos per labeled one in a batch
     score_normalisation: str  # one of SCORE_NORMALISATIONS
+    epoch_unit: str  # one of EPOCH_UNITS
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {self.weighting!r}; choose one of {WEIGHTINGS}")
+        if self.epoch_unit not in EPOCH_UNITS:
+            raise ValueError(f"unknown epoch_unit {self.epoch_unit!r}; choose one of {EPOCH_UNITS}")
         if self.score_normalisation not in SCORE_NORMALISATIONS:
             raise ValueError(
                 f"unknown score_normalisation {self.score_normalisation!r}; choose one of "

@@ -10,7 +10,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from timebalance.data.sampling import CycledBatches
 from timebalance.data.splits import read_split
+from timebalance.engine import launch
 from timebalance.engine.loader import cycle, to_device
 from timebalance.engine.settings import RunSettings
 from timebalance.engine.stage import stage_fingerprint, start_stage
@@ -79,10 +81,19 @@ def _teacher_probs(teachers, scores, clip, index, weighting):
     return mix_teachers(probs[0], probs[1], s), s
 
 
+def _join(b: dict, u: dict, offset: int) -> dict:
+    """A labeled batch and an unlabeled one as one batch: unlabeled rows get label -1 and
+    their index shifted by `offset`, past the labeled rows of the score table."""
+    return {
+        "clip": torch.cat([b["clip"], u["clip"]]),
+        "index": torch.cat([b["index"], u["index"] + offset]),
+        "label": torch.cat([b["label"], torch.full_like(u["index"], -1)]),
+    }
+
+
 class _JoinedEpoch:
-    """One epoch of the unlabeled loader's batches (after its first `skip`), each joined
-    with the next batch of the cycled labeled loader. Unlabeled rows get label -1 and their
-    index shifted by `offset`, past the labeled rows of the score table."""
+    """`epoch_unit: unlabeled`: one epoch of the unlabeled loader's batches (after its first
+    `skip`), each joined with the next batch of the cycled labeled loader."""
 
     def __init__(
         self, labeled: Batches, unlabeled: Batches, *, epoch: int, skip: int, offset: int, seed: int
@@ -97,20 +108,60 @@ class _JoinedEpoch:
     def __iter__(self) -> Iterator[dict]:
         lab = cycle(self.labeled, seed=self.seed, epoch=self.epoch, skip=self.skip)
         for u in self.unlabeled:
-            b = next(lab)
-            yield {
-                "clip": torch.cat([b["clip"], u["clip"]]),
-                "index": torch.cat([b["index"], u["index"] + self.offset]),
-                "label": torch.cat([b["label"], torch.full_like(u["index"], -1)]),
-            }
+            yield _join(next(lab), u, self.offset)
 
 
 def _joined_batches(labeled: Batches, unlabeled: Batches, *, offset: int, seed: int) -> Batches:
     """(epoch, skip=0) -> `_JoinedEpoch`: the student's batches of labeled and unlabeled
-    videos (the labeled list, shorter, is cycled)."""
+    videos when an epoch is one pass over the unlabeled list (the labeled list, shorter, is
+    cycled)."""
 
     def batches(epoch: int, skip: int = 0) -> _JoinedEpoch:
         return _JoinedEpoch(labeled, unlabeled, epoch=epoch, skip=skip, offset=offset, seed=seed)
+
+    return batches
+
+
+class _LabeledEpoch:
+    """`epoch_unit: labeled`: one epoch of the labeled loader's batches (after its first
+    `skip`), each joined with the next batch of the endless unlabeled stream. Epoch e reads
+    the stream's batches from e x `steps` on, where the previous epoch stopped."""
+
+    def __init__(
+        self,
+        labeled: Batches,
+        unlabeled: CycledBatches,
+        *,
+        epoch: int,
+        skip: int,
+        steps: int,
+        offset: int,
+    ) -> None:
+        self.labeled = labeled(epoch, skip)
+        self.unlabeled = unlabeled(epoch * steps + skip, len(self.labeled))
+        self.offset = offset
+
+    def __len__(self) -> int:
+        return len(self.labeled)
+
+    def __iter__(self) -> Iterator[dict]:
+        for b, u in zip(self.labeled, self.unlabeled, strict=True):
+            yield _join(b, u, self.offset)
+
+
+def _labeled_epoch_batches(
+    labeled: Batches, unlabeled: CycledBatches, *, offset: int, max_steps: int | None
+) -> Batches:
+    """(epoch, skip=0) -> `_LabeledEpoch`: the student's batches when an epoch is one pass
+    over the labeled list (the authors' loop). An epoch takes `steps` unlabeled batches: one
+    per labeled batch, or `max_steps` when fit stops the epoch there (so no stretch of the
+    unlabeled stream is left out)."""
+    steps = len(labeled(0))
+    if max_steps:
+        steps = min(steps, max_steps)
+
+    def batches(epoch: int, skip: int = 0) -> _LabeledEpoch:
+        return _LabeledEpoch(labeled, unlabeled, epoch=epoch, skip=skip, steps=steps, offset=offset)
 
     return batches
 
@@ -155,6 +206,7 @@ def _student_step(
     return step
 
 
+@launch.stage
 def train_student(
     settings: StudentSettings,
     run: RunSettings,
@@ -204,7 +256,20 @@ def train_student(
             drop_last=True,
             return_label=False,
         )
-        batches = _joined_batches(batches, unlabeled_batches, offset=len(lab), seed=s.seed)
+        if sp.epoch_unit == "unlabeled":
+            batches = _joined_batches(batches, unlabeled_batches, offset=len(lab), seed=s.seed)
+        else:
+            stream = CycledBatches(
+                unlabeled_batches(0).dataset,  # the clips exactly as clip_batches builds them
+                batch_size=cs.batch_size * sp.unlabeled_ratio,
+                seed=s.seed,
+                purpose="unlabeled",
+                workers=cs.workers,
+                device=dev,
+            )
+            batches = _labeled_epoch_batches(
+                batches, stream, offset=len(lab), max_steps=s.optim.max_steps_per_epoch
+            )
     train_classifier(
         model,
         s,

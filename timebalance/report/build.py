@@ -40,7 +40,7 @@ def load_results(
 
 def write_table(
     name: str,
-    cells: Iterable[Sequence[str]],
+    cells: Iterable[Sequence],
     results: Mapping[tuple[str, str, str], Mapping],
     out_md: str | Path,
     out_csv: str | Path,
@@ -49,7 +49,7 @@ def write_table(
     out_html: str | Path | None = None,
 ) -> None:
     """Render, then write the files (Markdown, CSV, LaTeX and, if asked, HTML), each
-    atomically (temp file + os.replace)."""
+    atomically (temp file + os.replace). `cells` as `render_table` takes them."""
     texts = render_table(name, cells, results, metric=metric)
     for key, path in (("md", out_md), ("csv", out_csv), ("tex", out_tex), ("html", out_html)):
         if path is not None:
@@ -58,7 +58,7 @@ def write_table(
 
 def write_table_from_files(
     name: str,
-    cells: list[tuple[str, str]],
+    cells: list[tuple],
     files: dict[tuple[str, str, str], str | Path],
     *,
     out_md: str | Path,
@@ -68,7 +68,9 @@ def write_table_from_files(
     metric: str = "top1",
     missing_ok: bool = False,
 ) -> None:
-    """`files` maps (dataset, budget, result_key) to an aggregated result JSON; with
-    `missing_ok`, results not built yet are rendered as 'not run'."""
+    """`cells` are (dataset, budget, setup) triples as the tables rule passes them (or
+    plain pairs, see `render_table`); `files` maps (dataset, budget, result_key) to an
+    aggregated result JSON; with `missing_ok`, results not built yet are rendered as 'not
+    run'."""
     results = load_results(files, missing_ok=missing_ok)
     write_table(name, cells, results, out_md, out_csv, out_tex, metric=metric, out_html=out_html)

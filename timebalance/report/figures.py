@@ -10,7 +10,8 @@ which recomputes similarity matrices with the teachers, lives in `similarity_fig
 - Fig. 4: temporal similarity matrices C_I, C_D of the highest- and lowest-s videos;
 - Fig. 5: student test accuracy per student initialisation (the `fig5_init` table's data);
 - the distribution of s over the training videos, per class and per kind of action;
-- learning curves of a training stage (each loss term, validation accuracy, learning rate).
+- learning curves of a training stage (each loss term, validation accuracy, learning rate;
+  for pretraining also the temporal-similarity diagnosis, per kind of action and teacher).
 """
 
 from __future__ import annotations
@@ -32,6 +33,17 @@ KIND_COLOURS = {"atomic": "tab:blue", "sequence": "tab:orange", None: "tab:gray"
 KIND_NAMES = {"atomic": "periodic", "sequence": "sequence"}
 # Columns of a metrics line that are bookkeeping, not curves.
 NOT_CURVES = frozenset({"epoch", "steps", "time_s"})
+# The pretraining diagnosis' columns (timebalance.methods.diagnostics, which imports torch:
+# tests/report keep the two equal) -> (panel, line style). The similarity per kind shares
+# one panel, a line per run (teacher) and kind.
+SIMILARITY_PANEL = "temporal similarity (mean off-diagonal)"
+DIAGNOSIS_CURVES = {
+    "loss_minus_uniform": ("loss minus its uniform-logit level", "-"),
+    "similarity/all": (SIMILARITY_PANEL, "-"),
+    "similarity/periodic": (SIMILARITY_PANEL, "--"),
+    "similarity/sequence": (SIMILARITY_PANEL, ":"),
+    "similarity/auc": ("AUC of the similarity: periodic above sequence", "-"),
+}
 
 
 # --- files --------------------------------------------------------------------------------
@@ -369,8 +381,9 @@ def write_score_distribution(
 # --- learning curves ------------------------------------------------------------------------
 def curve_panels(curves: Mapping[str, pd.DataFrame]) -> dict[str, list[str]]:
     """Panel title -> metric columns, over all runs: one panel per loss term (in first-seen
-    order), then accuracy (columns with 'top1' or 'acc'), then the learning rate. Other
-    numeric columns (throughput, ...) get a panel each after the loss terms."""
+    order), then the pretraining diagnosis (`DIAGNOSIS_CURVES`: the similarity of every
+    kind in one panel), then accuracy (columns with 'top1' or 'acc'), then the learning
+    rate. Other numeric columns (throughput, ...) get a panel each after the loss terms."""
     seen: list[str] = []
     for frame in curves.values():
         for col in frame.columns:
@@ -380,8 +393,11 @@ def curve_panels(curves: Mapping[str, pd.DataFrame]) -> dict[str, list[str]]:
                 and pd.api.types.is_numeric_dtype(frame[col])
             ):
                 seen.append(col)
-    accuracy = [c for c in seen if "top1" in c or "acc" in c]
-    panels = {c: [c] for c in seen if c not in accuracy and c != "lr"}
+    diagnosis = [c for c in DIAGNOSIS_CURVES if c in seen]
+    accuracy = [c for c in seen if ("top1" in c or "acc" in c) and c not in DIAGNOSIS_CURVES]
+    panels = {c: [c] for c in seen if c not in (*accuracy, *diagnosis, "lr")}
+    for col in diagnosis:
+        panels.setdefault(DIAGNOSIS_CURVES[col][0], []).append(col)
     if accuracy:
         panels["accuracy (%)"] = accuracy
     if "lr" in seen:
@@ -398,14 +414,30 @@ def fig_learning_curves(curves: Mapping[str, pd.DataFrame], title: str) -> Figur
     nrows = -(-len(panels) // ncols)
     fig = Figure(figsize=(4.2 * ncols, 3.0 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False)
+    colours = {run: f"C{i % 10}" for i, run in enumerate(curves)}
     for ax, (panel, columns) in zip(axes.flat, panels.items(), strict=False):
         for run, frame in curves.items():
             for col in columns:
-                if col in frame and frame[col].notna().any():
-                    label = run if len(columns) == 1 else f"{run}: {col}"
-                    ax.plot(frame.index, frame[col], marker=".", label=label)
+                if col not in frame or not frame[col].notna().any():
+                    continue
+                # The diagnosis runs every `diagnose_every` epochs: join the epochs it ran.
+                values = frame[col].dropna()
+                label = run if len(columns) == 1 else f"{run}: {col.rsplit('/', 1)[-1]}"
+                style = DIAGNOSIS_CURVES.get(col, (panel, "-"))[1]
+                ax.plot(
+                    values.index,
+                    values.to_numpy(),
+                    linestyle=style,
+                    # a run's colour in every panel (but several columns of one run in a
+                    # panel of other curves: the colour cycle tells them apart)
+                    color=colours[run] if col in DIAGNOSIS_CURVES or len(columns) == 1 else None,
+                    marker=".",
+                    label=label,
+                )
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel("epoch")
+        if panel == SIMILARITY_PANEL and ax.lines:
+            ax.legend(fontsize=6)  # line style = kind of action (the figure's legend: runs)
         if panel == "learning rate":
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
     for ax in list(axes.flat)[len(panels) :]:

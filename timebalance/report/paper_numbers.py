@@ -10,6 +10,7 @@ Cells the paper leaves empty ("-") are absent. Sources:
 - fig5_init: slides (shared/seeds/003_*), Fig. 5 "Accuracy after Epoch 250" (UCF101 5%,
   3D-ResNet18 student); the paper itself only plots these curves.
 - methods: the ACL + MTL paper (shared/seeds/004_*), Table 1 (`METHODS_TABLE1`).
+- methods_ablation: the ACL + MTL paper, Tables 2, 4 and 5 (`METHODS_ABLATION`).
 Decorations are dropped: Table 1's best / second-best colours and underlines, and the
 "(+n)" improvements of supplement Table 2 (they are differences of numbers kept here).
 """
@@ -36,6 +37,7 @@ PAPER_DECIMALS = {
     "table7": 1,
     "fig5_init": 2,
     "methods": 1,
+    "methods_ablation": 2,
 }
 
 SOURCES = {
@@ -48,6 +50,7 @@ SOURCES = {
     "table7": "supplement, Table 2",
     "fig5_init": "slides, Fig. 5 (accuracy after epoch 250)",
     "methods": "ACL + MTL paper (004), Table 1",
+    "methods_ablation": "ACL + MTL paper (004), Tables 2, 4 and 5",
 }
 
 # Main paper, Table 1: column order of the ten result columns.
@@ -69,6 +72,7 @@ class Table1Row(NamedTuple):
     """One row of the paper's Table 1 with its descriptive columns."""
 
     label: str  # key used in PAPER: "<method> (<venue>), <backbone>"
+    section: str  # the block of Table 1 the row is printed in: R18 or R50 (see TABLE1_ROWS)
     method: str
     venue: str
     ref: str  # the paper's citation number
@@ -79,21 +83,32 @@ class Table1Row(NamedTuple):
     values: tuple[float | None, ...]  # in TABLE1_CELLS order; None where the paper has "-"
 
 
+_ = None
+R18, R50 = "3D-ResNet18", "3D-ResNet50"
+
+
 def _t1(method, venue, ref, backbone, params, inputs, frames, *values) -> Table1Row:
     return Table1Row(
-        f"{method} ({venue}), {backbone}", method, venue, ref, backbone, params, inputs, frames,
-        values,
+        f"{method} ({venue}), {backbone}", "", method, venue, ref, backbone, params, inputs,
+        frames, values,
     )  # fmt: skip
 
 
-_ = None
-R18, R50 = "3D-ResNet18", "3D-ResNet50"
+def _sections(rows: tuple[Table1Row, ...]) -> tuple[Table1Row, ...]:
+    """Sec. 4.3: "We present the results in two sections based on the backbone architecture
+    used: (1) 3D-ResNet18 and (2) 3D-ResNet50." The first section ends with TimeBalance's
+    3D-ResNet18 row (TCL's TSM-ResNet18 is printed in it); the second starts with ActorCM's
+    R(2+1)D-34 rows (FixMatch's SlowFast-R50 is printed in it)."""
+    end = next(i for i, r in enumerate(rows) if r.method == "TimeBalance" and r.backbone == R18)
+    return tuple(r._replace(section=R18 if i <= end else R50) for i, r in enumerate(rows))
+
+
 # Main paper, Table 1, every row in the paper's order. TACL and ActorCM appear twice with
 # identical descriptive columns; the paper greys methods that use ImageNet weights (the colour
 # is lost in the text). For ActorCM the second-best underline sits on the first row although
 # the second row is higher everywhere, so the second row is the greyed (ImageNet) one; we
 # assume TACL's pair is in the same order (the second row is higher everywhere too).
-TABLE1_ROWS: tuple[Table1Row, ...] = (
+TABLE1_ROWS: tuple[Table1Row, ...] = _sections((
     _t1("PL", "ICML'13", "46", R18, 13.5, "V", 16, _, 17.6, 24.7, 37.0, 47.5, 27.3, 32.4, 33.5, _, _),
     _t1("MT", "NeurIPS'17", "69", R18, 13.5, "V", 16, _, 17.5, 25.6, 36.3, 45.8, 27.2, 30.4, 32.2, _, _),
     _t1("S4L", "ICCV'19", "84", R18, 13.5, "V", 16, _, 22.7, 29.1, 37.7, 47.9, 29.8, 31.0, 35.6, _, _),
@@ -118,7 +133,7 @@ TABLE1_ROWS: tuple[Table1Row, ...] = (
     _t1("MvPL", "ICCV'21", "80", R50, 31.8, "VFG", 8, 22.8, _, 80.5, _, _, _, _, _, 17.0, 58.2),
     _t1("CMPL", "CVPR'22", "81", R50, 31.8, "V", 8, 25.1, _, 79.1, _, _, _, _, _, 17.6, 58.4),
     _t1("TimeBalance", "CVPR'23", "ours", R50, 31.8, "V", 8, 30.1, 53.5, 81.1, 83.3, 85.0, 52.6, 53.9, 54.5, 19.6, 61.2),
-)  # fmt: skip
+))  # fmt: skip
 
 U5, U20, U50 = (UCF, "5pct"), (UCF, "20pct"), (UCF, "50pct")
 
@@ -218,6 +233,26 @@ METHODS_TABLE1: dict[str, tuple[float | None, ...]] = {
     ACL_MTL_ROW: (60.1, 88.6, 64.9, 66.9, 68.8, 50.1, 69.9),
 }
 
+# The ACL + MTL paper's ablations (top-1): Table 2 on UCF101 "1%" (1 video per class) and
+# HMDB51 40%, Tables 4 (epsilon, with / without the confidence of x^u) and 5 (long-term
+# clips) on UCF101 "1%" only. Rows are labelled "Table <k>: <setting>".
+METHODS_ABLATION_CELLS = ((UCF, "1perclass"), (HMDB, "40pct"))
+METHODS_ABLATION: dict[str, dict[tuple[str, str], float]] = {
+    "Table 2: baseline": {(UCF, "1perclass"): 48.74, (HMDB, "40pct"): 62.48},
+    "Table 2: ACL": {(UCF, "1perclass"): 57.78, (HMDB, "40pct"): 64.12},
+    "Table 2: MTL": {(UCF, "1perclass"): 53.34, (HMDB, "40pct"): 63.53},
+    "Table 2: ACL + MTL": {(UCF, "1perclass"): 60.14, (HMDB, "40pct"): 64.90},
+    "Table 4: epsilon 0.3": {(UCF, "1perclass"): 58.21},
+    "Table 4: epsilon 0.5": {(UCF, "1perclass"): 59.22},
+    "Table 4: epsilon 0.7": {(UCF, "1perclass"): 60.14},
+    "Table 4: epsilon 0.9": {(UCF, "1perclass"): 58.62},
+    "Table 4: epsilon 0.7, without the confidence of x^u": {(UCF, "1perclass"): 59.13},
+    "Table 5: no long-term clip": {(UCF, "1perclass"): 57.78},
+    "Table 5: long-term x^L1": {(UCF, "1perclass"): 59.11},
+    "Table 5: long-term x^L2": {(UCF, "1perclass"): 59.24},
+    "Table 5: MTL": {(UCF, "1perclass"): 60.14},
+}
+
 
 def _build() -> dict[tuple[str, str, str, str], float]:
     out: dict[tuple[str, str, str, str], float] = {}
@@ -240,6 +275,9 @@ def _build() -> dict[tuple[str, str, str, str], float]:
         for (ds, budget), value in zip(METHODS_TABLE1_CELLS, values, strict=True):
             if value is not None:
                 out["methods", label, ds, budget] = value
+    for label, cells in METHODS_ABLATION.items():
+        for (ds, budget), value in cells.items():
+            out["methods_ablation", label, ds, budget] = value
     return out
 
 

@@ -29,7 +29,8 @@ def partial_tables(config: dict, grid: str) -> dict[str, str]:
     out = {}
     for name, cells in C.table_grid(config, grid).items():
         files = {tuple(k.split("|")): p for k, p in table_inputs(config, grid, name).items()}
-        out[name] = render_table(name, cells, load_results(files, missing_ok=True))["md"]
+        placed = [(ds, b, C.dataset_setup(config, ds)) for ds, b in cells]  # as the rule's
+        out[name] = render_table(name, placed, load_results(files, missing_ok=True))["md"]
     return out
 
 

@@ -25,18 +25,25 @@ METRICS = {
 #: Our backbone names (result["config"]["backbone"]) -> the paper's names.
 BACKBONE_NAMES = {"r3d18": R18, "slow_r50": R50}
 PAPER_SCHEDULE = "paper"
-PAPER_CROP = 224  # input resolution of the paper (Sec. 4.2)
+#: Input crop size per paper backbone. 3D-ResNet50: 224 (Sec. 4.2, the default setup). The
+#: paper gives none for 3D-ResNet18; 112 is what torchvision's r3d_18 is built for (config.yaml).
+PAPER_CROPS = {R50: 224, R18: 112}
+#: What a cell's setup (workflow.config.dataset_setup) holds.
+SETUP_KEYS = ("backbone", "crop_size", "paper_dataset")
 
 
 @dataclass(frozen=True)
 class RowSpec:
     """One table row. `result_key` None marks a reference row (paper numbers only).
     `paper` maps a paper backbone ("3D-ResNet50") to the (paper table, paper row) of PAPER
-    whose numbers sit beside ours; a measured row picks the entry matching its backbone."""
+    whose numbers sit beside ours; a measured row picks the entry matching its backbone.
+    `block`: the paper backbone block a reference row is printed in (Table 1's sections,
+    Table 7's rows) when a table shows runs of several backbones; None: after the blocks."""
 
     label: str
     result_key: str | None
     paper: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    block: str | None = None
 
     def paper_numbers(self, backbone: str) -> dict[tuple[str, str], float]:
         """{(dataset, budget): paper top-1} of the paper row used for `backbone`."""
@@ -47,18 +54,26 @@ class RowSpec:
 @dataclass(frozen=True)
 class TableSpec:
     """A table: measured and reference rows; `paper_backbone` is the paper's setting for its
-    measured rows when our backbone has no paper counterpart (e.g. `tiny`)."""
+    measured rows when our backbone has no paper counterpart (e.g. `tiny`). With
+    `match_backbone` a run of a paper backbone (BACKBONE_NAMES) is shown only beside paper
+    numbers of that backbone; without it a measured row's paper column is its one paper row
+    whatever the backbone (the methods table: each method with its own published backbone)."""
 
     title: str
     caption: str
     rows: tuple[RowSpec, ...]
     paper_backbone: str = R50
     notes: tuple[str, ...] = ()
+    match_backbone: bool = True
 
 
 def _rows(table: str, bb: str, *rows: tuple[str, str | None, str | None]) -> tuple[RowSpec, ...]:
-    """(label, result_key, paper row of `table`) triples; one paper backbone for all rows."""
-    return tuple(RowSpec(lab, key, {bb: (table, ref)} if ref else {}) for lab, key, ref in rows)
+    """(label, result_key, paper row of `table`) triples; one paper backbone for all rows
+    (and the block of the reference rows)."""
+    return tuple(
+        RowSpec(lab, key, {bb: (table, ref)} if ref else {}, None if key else bb)
+        for lab, key, ref in rows
+    )
 
 
 def _table1_rows() -> tuple[RowSpec, ...]:
@@ -72,7 +87,9 @@ def _table1_rows() -> tuple[RowSpec, ...]:
         ),
         RowSpec("TimeBalance (ours)", "student", tb),
     )
-    refs = tuple(RowSpec(r.label, None, {r.backbone: ("table1", r.label)}) for r in TABLE1_ROWS)
+    refs = tuple(
+        RowSpec(r.label, None, {r.backbone: ("table1", r.label)}, r.section) for r in TABLE1_ROWS
+    )
     return measured + refs
 
 
@@ -228,6 +245,7 @@ TABLES["methods"] = TableSpec(
     "numbers only).",
     _methods_rows(),
     paper_backbone="ViT-B",
+    match_backbone=False,
     notes=(
         "004 labels UCF101 '1%' / '10%' as 1 / 10 videos per class and Kinetics400 '1%' / "
         "'10%' as 6 / 60 per class: the budgets 1perclass, 10perclass, 6perclass, 60perclass.",
@@ -242,23 +260,97 @@ TABLES["methods"] = TableSpec(
 )
 
 
+# 004's ablations (its Tables 2, 4, 5): (our row, result key, 004's row in
+# paper_numbers.METHODS_ABLATION). The variants are config.yaml's methods.variants; the
+# baseline is FixMatch (004's basic framework; with ACL and MTL off, eq. 19 and eq. 20
+# reduce to it).
+METHODS_ABLATION_ROWS = (
+    ("Table 2: baseline (FixMatch)", "methods/fixmatch", "Table 2: baseline"),
+    ("Table 2: ACL only", "methods/acl_only", "Table 2: ACL"),
+    ("Table 2: MTL only", "methods/mtl_only", "Table 2: MTL"),
+    ("Table 2: ACL + MTL", "methods/acl_mtl", "Table 2: ACL + MTL"),
+    ("Table 4: epsilon 0.3", "methods/acl_mtl_eps3", "Table 4: epsilon 0.3"),
+    ("Table 4: epsilon 0.5", "methods/acl_mtl_eps5", "Table 4: epsilon 0.5"),
+    ("Table 4: epsilon 0.7 (ACL + MTL)", "methods/acl_mtl", "Table 4: epsilon 0.7"),
+    ("Table 4: epsilon 0.9", "methods/acl_mtl_eps9", "Table 4: epsilon 0.9"),
+    (
+        "Table 4: epsilon 0.7, without the confidence of x^u",
+        "methods/acl_mtl_anyconf",
+        "Table 4: epsilon 0.7, without the confidence of x^u",
+    ),
+    ("Table 5: no long-term clip (ACL only)", "methods/acl_only", "Table 5: no long-term clip"),
+    ("Table 5: x^L1 only (N = 1)", "methods/acl_mtl_long16", "Table 5: long-term x^L1"),
+    ("Table 5: x^L2 only (N = 1)", "methods/acl_mtl_long32", "Table 5: long-term x^L2"),
+    ("Table 5: MTL, N = 2 (ACL + MTL)", "methods/acl_mtl", "Table 5: MTL"),
+)  # fmt: skip
+
+TABLES["methods_ablation"] = TableSpec(
+    "Methods ablation: 004's Tables 2, 4 and 5",
+    "ACL + MTL with parts switched off (Table 2), other reliability thresholds epsilon and "
+    "without the confidence test of x^u (Table 4), one long-term scale instead of two "
+    "(Table 5): the ablation variants of config.yaml's methods.variants, each beside 004's "
+    "number for the same setting.",
+    tuple(
+        RowSpec(label, key, {"ViT-B": ("methods_ablation", row)})
+        for label, key, row in METHODS_ABLATION_ROWS
+    ),
+    paper_backbone="ViT-B",
+    match_backbone=False,
+    notes=(
+        "004 ablates on UCF101 '1%' (1 video per class: the budget 1perclass) and, for "
+        "Table 2 only, HMDB51 40%; its numbers start from ImageNet weights (ViT-B).",
+        "Rows sharing a result key are one run (ACL + MTL is Table 2's last row, Table 4's "
+        "epsilon 0.7 and Table 5's MTL row; ACL only is Table 5's first row).",
+    ),
+)
+
+
 def table_spec(name: str) -> TableSpec:
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}; known tables: {', '.join(TABLES)}")
     return TABLES[name]
 
 
-def check_cells(cells: Iterable[Sequence[str]]) -> list[tuple[str, str]]:
+def check_cells(cells: Iterable[Sequence]) -> list[tuple[str, str]]:
+    """The (dataset, budget) pairs of `cells`: pairs, or (dataset, budget, setup) triples as
+    the tables rule passes them (`cell_setups` reads the setups)."""
     out: list[tuple[str, str]] = []
     for cell in cells:
-        if len(cell) != 2 or not all(isinstance(x, str) for x in cell):
-            raise ValueError(f"table cell {cell!r} must be a (dataset, budget) pair of strings")
-        if tuple(cell) in out:
-            raise ValueError(f"table cell {tuple(cell)!r} is listed twice")
+        pair = tuple(cell[:2])
+        if (
+            len(cell) not in (2, 3)
+            or not all(isinstance(x, str) for x in pair)
+            or (len(cell) == 3 and not isinstance(cell[2], Mapping))
+        ):
+            raise ValueError(
+                f"table cell {cell!r} must be a (dataset, budget) pair of strings, or a "
+                "(dataset, budget, setup mapping) triple"
+            )
+        if pair in out:
+            raise ValueError(f"table cell {pair!r} is listed twice")
         out.append((cell[0], cell[1]))
     if not out:
         raise ValueError("a table needs at least one (dataset, budget) cell")
     return out
+
+
+def cell_setups(cells: Iterable[Sequence]) -> dict[str, dict] | None:
+    """Dataset -> setup ({backbone, crop_size, paper_dataset}) of (dataset, budget, setup)
+    cells; None when the cells carry no setups (plain pairs)."""
+    setups: dict[str, dict] = {}
+    for cell in cells:
+        if len(cell) != 3:
+            continue
+        ds, _budget, setup = cell
+        if set(setup) != set(SETUP_KEYS):
+            raise ValueError(
+                f"table cell {ds!r}: setup {dict(setup)!r} must hold exactly {SETUP_KEYS}"
+            )
+        if setups.setdefault(ds, dict(setup)) != dict(setup):
+            raise ValueError(f"table cells of dataset {ds!r} carry different setups")
+    if setups and len(setups) != len({cell[0] for cell in cells}):
+        raise ValueError("either every table cell carries a setup or none does")
+    return setups or None
 
 
 def required_results(name: str, cells: Iterable[Sequence[str]]) -> list[tuple[str, str, str]]:

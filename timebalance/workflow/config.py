@@ -130,8 +130,34 @@ def frames_settings(config: dict, name: str) -> dict:
     return {**config["frames"], **dataset(config, name)["frames"]}
 
 
-def crop_size(config: dict) -> int:
-    return int(schedule(config)["crop_size"])
+def crop_size(config: dict, dataset_name: str) -> int:
+    """Input crop size on a dataset: its own `crop_size`, else the schedule's. The paper's
+    input size belongs to its backbone (224 px for Slow-R50, Sec. 4.2), so a dataset entry
+    of the paper grid pins it; the schedule's is the fallback of any other dataset."""
+    own = dataset(config, dataset_name)["crop_size"]
+    return int(schedule(config)["crop_size"] if own is None else own)
+
+
+def paper_dataset(config: dict, dataset_name: str) -> str | None:
+    """The paper dataset whose numbers a table puts beside this dataset's runs: a real
+    (not generated) dataset read with the ucf101, hmdb51 or kinetics400 adapter is that
+    dataset, whatever its entry is called (`ucf101r50` is UCF101); else None."""
+    from timebalance.report.paper_numbers import PAPER_DATASETS
+
+    ds = dataset(config, dataset_name)
+    if "synthetic" in ds or ds["format"] not in PAPER_DATASETS:
+        return None
+    return ds["format"]
+
+
+def dataset_setup(config: dict, dataset_name: str) -> dict:
+    """What a result table needs to know of a dataset's runs before they exist: the
+    backbone, the input crop size and the paper dataset of its paper column."""
+    return {
+        "backbone": dataset(config, dataset_name)["backbone"],
+        "crop_size": crop_size(config, dataset_name),
+        "paper_dataset": paper_dataset(config, dataset_name),
+    }
 
 
 def optim(config: dict, stage: str, *, dataset_name: str | None = None) -> dict:
@@ -154,7 +180,8 @@ def student_optim(config: dict, spec: dict) -> dict:
     """OptimSettings fields of a student variant. A variant without teachers is plain supervised
     training on the labeled list, the same job as finetuning a teacher: it takes the finetuning
     epochs, so labels-only rows (Table 2 a, Table 3 a) differ from the finetuned teachers only
-    in their initialisation. (A student's epoch is one pass over the unlabeled list.)"""
+    in their initialisation. (An epoch of a student with teachers is one pass over the list
+    `student.epoch_unit` names.)"""
     settings = optim(config, "student")
     if not spec["teachers"]:
         settings["epochs"] = optim(config, "finetune")["epochs"]
@@ -172,7 +199,7 @@ def clips(config: dict, stage: str, dataset_name: str) -> dict:
     sch = schedule(config)
     shape = {**config[stage], **dataset(config, dataset_name)["clip"]}
     return {
-        "crop_size": crop_size(config),
+        "crop_size": crop_size(config, dataset_name),
         "crop_scale": crop_scale(config, dataset_name),
         "clip_len": int(shape["clip_len"]),
         "stride": int(shape["stride"]),
@@ -240,6 +267,7 @@ def student_variant(config: dict, model: str) -> dict:
                 "labeled_distill_weight",
                 "unlabeled_distill_weight",
                 "unlabeled_ratio",
+                "epoch_unit",
             )
         }
     )
@@ -361,6 +389,7 @@ def check_config(config: dict) -> None:
                 f"(got {[low, high]})"
             )
         _check_options(name, ds)
+        _check_crop(config, name)
         for i, budget in enumerate(ds["budgets"]):
             check_budget(config, name, budget, f"config: datasets.{name}.budgets[{i}]")
     for key in config["splits"]["labeled_lists"]:
@@ -380,15 +409,79 @@ def check_config(config: dict) -> None:
             f"config: tables.grid {config['tables']['grid']!r} is not one of tables.grids "
             f"({sorted(grids)})"
         )
+    shown = grids[config["tables"]["grid"]]
+    for table in config["tables"]["demo"]:
+        if table not in shown:
+            raise ConfigError(
+                f"config: tables.demo names {table!r}, which is not a table of the "
+                f"{config['tables']['grid']!r} grid ({sorted(shown)}); fix the name or add it "
+                f"to tables.grids.{config['tables']['grid']}"
+            )
     for grid, tables in grids.items():
         for table, cells in tables.items():
             for ds, budget in cells:
                 if ds not in config["datasets"]:
-                    raise ValueError(
-                        f"config: tables.grids.{grid}.{table} names dataset {ds!r}, "
-                        "which is not under `datasets`"
+                    raise ConfigError(
+                        f"config: tables.grids.{grid}.{table} names dataset {ds!r}, which is "
+                        f"not under `datasets` ({sorted(config['datasets'])}); fix the name or "
+                        f"add datasets.{ds}"
                     )
                 check_budget(config, ds, budget, f"config: tables.grids.{grid}.{table}")
+    _check_shared_videos(config)
+
+
+def _check_crop(config: dict, name: str) -> None:
+    """The input crop must fit in the extracted frames: a crop larger than their short side
+    would upsample every clip (and the frames would be extracted again to fix it)."""
+    crop = crop_size(config, name)
+    short = frames_settings(config, name)["short_side"]
+    if short is not None and crop > short:
+        own = dataset(config, name)["crop_size"] is not None
+        where = f"datasets.{name}.crop_size" if own else f"schedules.{config['schedule']}.crop_size"
+        raise ConfigError(
+            f"config: {where} is {crop}, larger than the short side of dataset {name!r}'s "
+            f"frames ({short} px, datasets.{name}.frames.short_side or frames.short_side); "
+            f"set datasets.{name}.frames.short_side to at least {crop}, or a smaller "
+            f"datasets.{name}.crop_size"
+        )
+
+
+def _check_shared_videos(config: dict) -> None:
+    """Dataset entries that read the same videos (same format, root, split and options:
+    e.g. `ucf101` for R3D-18 and `ucf101r50` for Slow-R50) draw identical split lists for
+    the same seed and budget (make_splits depends on the usable videos, not on the entry's
+    name), so the paper's backbone blocks compare runs on the same labels. That holds while
+    they agree on what decides the usable videos and the labeled list."""
+    datasets = config["datasets"]
+    groups: dict[str, list[str]] = {}
+    for name, ds in datasets.items():
+        if "synthetic" in ds:
+            continue
+        key = repr((ds["format"], ds["root"], ds["split"], sorted(ds["options"].items())))
+        groups.setdefault(key, []).append(name)
+    lists = config["splits"]["labeled_lists"]
+    for names in groups.values():
+        first, *others = names
+        for other in others:
+            for what, value in (
+                ("min_frames", lambda n: datasets[n]["min_frames"]),
+                ("frames.fps", lambda n: frames_settings(config, n)["fps"]),
+            ):
+                if value(first) != value(other):
+                    raise ConfigError(
+                        f"config: datasets {first!r} and {other!r} read the same videos but "
+                        f"differ in {what} ({value(first)!r} vs {value(other)!r}), so their "
+                        "split lists would differ; give both the same value"
+                    )
+            budgets = {k.rsplit("_", 1)[1] for k in lists if k.rsplit("_", 1)[0] in names}
+            for budget in sorted(budgets):
+                a, b = lists.get(f"{first}_{budget}"), lists.get(f"{other}_{budget}")
+                if a != b:
+                    raise ConfigError(
+                        f"config: splits.labeled_lists: datasets {first!r} and {other!r} read "
+                        f"the same videos, but {first}_{budget} is {a!r} and {other}_{budget} "
+                        f"is {b!r}; list the same file under both keys"
+                    )
 
 
 def _check_options(name: str, ds: dict) -> None:

@@ -166,7 +166,7 @@ def pretrain_settings(config: dict, wildcards) -> dict:
         "backbone": backbone(config, wildcards),
         "n_clips": int(wildcards.n),
         "clip_len": pre["clip_len"],
-        "crop_size": C.crop_size(config),
+        "crop_size": C.crop_size(config, wildcards.dataset),
         "crop_scale": C.crop_scale(config, wildcards.dataset),
         "temperature": pre["temperature"],
         "local_local_reduction": pre["local_local_reduction"],
@@ -174,15 +174,18 @@ def pretrain_settings(config: dict, wildcards) -> dict:
         "workers": sch["workers"],
         "seed": int(wildcards.ps),
         **C.optim(config, "pretrain", dataset_name=wildcards.dataset),
+        "diagnose_every": pre["diagnose_every"],
+        "diagnose_videos": pre["diagnose_videos"],
     }
 
 
 def score_settings(config: dict, wildcards) -> dict:
     sch = C.schedule(config)
     return {
-        "crop_size": C.crop_size(config),
+        "crop_size": C.crop_size(config, wildcards.dataset),
         "batch_size": sch["batch_size"],
         "workers": sch["workers"],
+        "bn_recalibration": config["scores"]["bn_recalibration"],
     }
 
 
@@ -227,8 +230,95 @@ def student_settings(config: dict, wildcards) -> dict:
     }
 
 
-# --- the other methods (fixmatch, acl_mtl) ---------------------------------------------
+# --- the other methods (fixmatch, acl_mtl) and their ablation variants -----------------
 _METHOD_COMMON = ("optimizer", "eval_clips", "eval_crops")  # not part of a method's spec
+
+
+def method_names(config: dict) -> dict[str, str]:
+    """Every configured method name -> the method it runs (one of P.METHODS): the methods
+    themselves, then the ablation variants of `methods.variants` (`{method: <method>,
+    <setting>: <value>, ...}`), whose overrides must be settings of that method."""
+    names = {m: m for m in P.METHODS}
+    for name, variant in config["methods"].get("variants", {}).items():
+        where = f"config: methods.variants.{name}"
+        if name in names:
+            raise C.ConfigError(f"{where}: a variant cannot take a method's name")
+        if not re.fullmatch(P.METHOD, name):
+            raise C.ConfigError(f"{where}: a name must match {P.METHOD}")
+        method = variant.get("method")
+        if method not in P.METHODS:
+            raise C.ConfigError(
+                f"{where}: method {method!r} is not a method; one of {', '.join(P.METHODS)}"
+            )
+        own = set(config["methods"][method])
+        unknown = sorted(set(variant) - {"method"} - own)
+        if unknown:
+            raise C.ConfigError(
+                f"{where}: {', '.join(unknown)} not a setting of methods.{method} "
+                f"(its settings: {', '.join(sorted(own))})"
+            )
+        names[name] = method
+    return names
+
+
+def method_section(config: dict, name: str) -> dict:
+    """The settings of method `name`: its `methods.<method>` section with a variant's
+    overrides; an unknown name raises the configured names."""
+    names = method_names(config)
+    if name not in names:
+        raise C.ConfigError(
+            f"unknown method {name!r}; the configured methods are {', '.join(names)} "
+            "(add a variant under methods.variants in config.yaml)"
+        )
+    overrides = config["methods"].get("variants", {}).get(name, {})
+    section = config["methods"][names[name]]
+    return {**section, **{k: v for k, v in overrides.items() if k != "method"}}
+
+
+def check_method_variants(config: dict, schema: str | Path) -> None:
+    """Each variant's settings (its method's section with the overrides) against the
+    schema of that section, so a bad value stops the run before any job starts."""
+    import jsonschema
+    import yaml
+
+    sections = yaml.safe_load(Path(schema).read_text())["properties"]["methods"]["properties"]
+    for name, method in method_names(config).items():
+        if name == method:
+            continue  # validated with the config
+        try:
+            jsonschema.validate(method_section(config, name), sections[method])
+        except jsonschema.ValidationError as err:
+            key = ".".join(map(str, err.absolute_path)) or "(the variant)"
+            raise C.ConfigError(f"config: methods.variants.{name}.{key}: {err.message}") from None
+
+
+def method_grammar(config: dict, method: str | None = None) -> str:
+    """Regex of the configured method names (those running `method`, when given): the
+    `method` wildcard of a method's training rule."""
+    names = [n for n, m in method_names(config).items() if method in (None, m)]
+    return "|".join(re.escape(n) for n in names)
+
+
+def misspelt_method_grammar(config: dict) -> str:
+    """Regex of the `method` of P.METHOD_WEIGHTS when it is not a configured name (the rule
+    that only reports it, as `misspelt_budget` does for budgets): any folder name but a
+    configured one followed by the pattern's end."""
+    end = re.escape(P.METHOD_WEIGHTS.split("{method}", 1)[1])
+    return rf"(?!(?:{method_grammar(config)}){end}$)[^/]+"
+
+
+def misspelt_method(config: dict, wildcards) -> list[str]:
+    """Input function of the rule that matches only a method name the config does not
+    define: raise, naming the configured methods."""
+    w = wildcards
+    target = P.METHOD_WEIGHTS.format(
+        dataset=w.dataset, budget=w.budget, seed=w.seed, method=w.method
+    )
+    try:
+        method_section(config, w.method)
+    except C.ConfigError as err:
+        raise C.ConfigError(f"requested {target}: {err}") from None
+    raise C.ConfigError(f"requested {target}: no rule makes this file")
 
 
 def method_inputs(config: dict, wildcards) -> dict:
@@ -244,12 +334,13 @@ def method_inputs(config: dict, wildcards) -> dict:
 
 
 def method_sgd(config: dict, name: str) -> dict | None:
-    """The stepped optimiser of `name`: 004's SGD ("sgd"), or Adam at `methods.lr` with the
-    same steps ("adam"); None for "adam_plateau" (fit's Adam, warm-up and plateau halving).
+    """The stepped optimiser of `name`: 004's SGD ("sgd"), Adam at `methods.lr` with the
+    same steps ("adam") or annealed along a half cosine over the run ("adam_cosine"); None
+    for "adam_plateau" (fit's Adam, warm-up and plateau halving).
     The lr milestones scale from `methods.sgd.epochs` (004: 30) to the schedule's
     method_epochs: the paper schedule keeps 25 and 28 exactly."""
     methods = config["methods"]
-    optimizer = methods[name]["optimizer"]
+    optimizer = method_section(config, name)["optimizer"]
     if optimizer == "adam_plateau":
         return None
     sgd = methods["sgd"]
@@ -259,7 +350,7 @@ def method_sgd(config: dict, name: str) -> dict | None:
         )
     epochs = C.schedule(config)["method_epochs"]
     scaled = {max(1, round(m * epochs / sgd["epochs"])) for m in sgd["milestones"]}
-    adam = optimizer == "adam"
+    adam = optimizer in ("adam", "adam_cosine")
     return {
         "optimizer": optimizer,
         "lr": methods["lr"] if adam else sgd["lr"],
@@ -267,18 +358,23 @@ def method_sgd(config: dict, name: str) -> dict | None:
         "weight_decay": methods["weight_decay"] if adam else sgd["weight_decay"],
         "milestones": sorted(scaled),
         "decay": sgd["decay"],
+        "epochs": int(epochs),
     }
 
 
 def method_settings(name: str, config: dict, wildcards) -> dict:
-    """FixMatchSettings / AclMtlSettings fields of method `name`. A step takes the schedule's
-    batch_size videos: B_l = batch_size // (1 + unlabeled_ratio) (at least 1) labeled and
-    B_u = unlabeled_ratio x B_l unlabeled (004: 1 + 5 per GPU)."""
+    """FixMatchSettings / AclMtlSettings fields of method `name` (a method or a variant).
+    A step takes the schedule's batch_size videos: B_l = batch_size // (1 +
+    unlabeled_ratio) (at least 1) labeled and B_u = unlabeled_ratio x B_l unlabeled (004:
+    1 + 5 per GPU)."""
     sch, methods = C.schedule(config), config["methods"]
     ratio = methods["unlabeled_ratio"]
     clips = C.clips(config, "methods", wildcards.dataset)
     clips["batch_size"] = max(1, clips["batch_size"] // (1 + ratio))
-    spec = {k: v for k, v in methods[name].items() if k not in _METHOD_COMMON}
+    section = method_section(config, name)
+    spec = {k: v for k, v in section.items() if k not in _METHOD_COMMON}
+    if "warmup" in spec:  # acl_mtl's supervised warm-up: a share of the run, in epochs
+        spec["warmup_epochs"] = int(spec.pop("warmup") * sch["method_epochs"])
     return {
         "backbone": backbone(config, wildcards),
         "spec": {**spec, "unlabeled_ratio": ratio},
@@ -297,14 +393,106 @@ def method_settings(name: str, config: dict, wildcards) -> dict:
     }
 
 
-def method_targets(config: dict) -> list[str]:
-    """Every method's result on every generated (synthetic) dataset and budget."""
+def method_job_settings(config: dict, wildcards) -> dict:
+    """`method_settings` of the job's method (`wildcards.method`)."""
+    return method_settings(wildcards.method, config, wildcards)
+
+
+def _synthetic_cells(config: dict) -> list[tuple[str, str]]:
     return [
-        P.RESULT.format(dataset=name, budget=budget, key=f"methods/{method}")
+        (name, budget)
         for name, ds in config["datasets"].items()
         if "synthetic" in ds
         for budget in ds["budgets"]
-        for method in P.METHODS
+    ]
+
+
+def method_targets(config: dict) -> list[str]:
+    """Every method's result (not the ablation variants) on every generated (synthetic)
+    dataset and budget, and ACL + MTL's training figure there."""
+    out = []
+    for ds, budget in _synthetic_cells(config):
+        out += [
+            P.RESULT.format(dataset=ds, budget=budget, key=f"methods/{method}")
+            for method in P.METHODS
+        ]
+        out += [
+            p.format(dataset=ds, budget=budget, method="acl_mtl")
+            for p in P.FIG_METHOD_TRAINING.values()
+        ]
+    return out
+
+
+METHODS_ABLATION = "methods_ablation"  # the table of 004's ablations (report.specs)
+
+
+def methods_ablation_cells(config: dict, wildcards) -> list:
+    """[dataset, budget, setup] cells of the ablation table of a grid (`wildcards.grid`,
+    else `tables.grid`): the grid's `methods` cells where 004 reports an ablation (UCF101
+    1 per class, HMDB51 40%) or, on a dataset 004 never ran (the synthetic one), every one
+    of them."""
+    from timebalance.report.paper_numbers import METHODS_ABLATION_CELLS, PAPER_DATASETS
+
+    grid = getattr(wildcards, "grid", None) or config["tables"]["grid"]
+    cells = C.table_grid(config, grid).get("methods", [])
+    setups = {ds: C.dataset_setup(config, ds) for ds, _ in cells}
+    kept = [
+        [ds, b, setups[ds]]
+        for ds, b in cells
+        if (setups[ds]["paper_dataset"] or ds, b) in METHODS_ABLATION_CELLS
+        or (setups[ds]["paper_dataset"] or ds) not in PAPER_DATASETS
+    ]
+    if not kept:
+        raise C.ConfigError(
+            f"config: tables.grids.{grid}.methods lists no cell for the methods ablation "
+            "table (004 ablates on ucf101 1perclass and hmdb51 40pct; a synthetic cell works)"
+        )
+    return kept
+
+
+def methods_ablation_results(config: dict, wildcards) -> dict[str, str]:
+    """Result key ("dataset|budget|result") -> aggregated result file of the ablation
+    table's cells."""
+    from timebalance.report.specs import required_results
+
+    cells = methods_ablation_cells(config, wildcards)
+    return {
+        f"{ds}|{b}|{key}": P.RESULT.format(dataset=ds, budget=b, key=key)
+        for ds, b, key in required_results(METHODS_ABLATION, cells)
+    }
+
+
+def methods_ablation_files(config: dict, wildcards) -> list[str]:
+    return sorted(set(methods_ablation_results(config, wildcards).values()))
+
+
+def method_training_metrics(config: dict, wildcards) -> dict[str, str]:
+    """Run name (seed<k>) -> metrics .jsonl of each seed's run of `wildcards.method`."""
+    method_section(config, wildcards.method)
+    w = wildcards
+    return {
+        f"seed{seed}": P.mirror(
+            "metrics",
+            P.METHOD_WEIGHTS.format(dataset=w.dataset, budget=w.budget, seed=seed, method=w.method),
+            ".jsonl",
+        )
+        for seed in config["seeds"]
+    }
+
+
+def method_training_title(config: dict, wildcards) -> str:
+    w = wildcards
+    method = method_names(config).get(w.method, w.method)
+    runs = "" if method == w.method else f" (a variant of {method})"
+    return f"{w.method}{runs} on {w.dataset} {w.budget}"
+
+
+def method_training_runs(config: dict, wildcards) -> list[str]:
+    """The weights of those runs (the figure's inputs: it is drawn after they train)."""
+    w = wildcards
+    return [
+        P.METHOD_WEIGHTS.format(dataset=w.dataset, budget=w.budget, seed=seed, method=w.method)
+        for seed in config["seeds"]
     ]
 
 
@@ -321,9 +509,9 @@ def eval_settings(config: dict, wildcards) -> dict:
     method = _run_method(wildcards.run)
     stage = "finetune" if wildcards.run.startswith("teachers/") else "student"
     shape = C.clips(config, "methods" if method else stage, wildcards.dataset)
-    own = config["methods"][method] if method else {}
+    own = method_section(config, method) if method else {}
     return {
-        "crop_size": C.crop_size(config),
+        "crop_size": C.crop_size(config, wildcards.dataset),
         "clip_len": shape["clip_len"],
         "stride": shape["stride"],
         "n_clips": own.get("eval_clips") or sch["eval_clips"],
@@ -339,8 +527,11 @@ def eval_info(config: dict, wildcards) -> dict:
     if run.startswith("teachers/"):
         stage = {"finetune": config["finetune"], "pretrain": config["pretrain"]}
     elif method := _run_method(run):
-        shared = {k: v for k, v in config["methods"].items() if k not in P.METHODS}
-        stage = {"method": {"name": method, **config["methods"][method]}, "methods": shared}
+        methods = config["methods"]
+        shared = {k: v for k, v in methods.items() if k not in (*P.METHODS, "variants")}
+        section = method_section(config, method)
+        named = {"name": method, "method": method_names(config)[method]}
+        stage = {"method": {**named, **section}, "methods": shared}
     else:
         stage = {"student": C.student_variant(config, run), "pretrain": config["pretrain"]}
     return {
@@ -351,7 +542,7 @@ def eval_info(config: dict, wildcards) -> dict:
         "config": {
             "schedule": config["schedule"],
             "backbone": backbone(config, wildcards),
-            "crop_size": C.crop_size(config),
+            "crop_size": C.crop_size(config, wildcards.dataset),
             **stage,
         },
     }
@@ -415,14 +606,14 @@ def grid_results(config: dict, grid: str) -> list[str]:
 
 def demo_targets(config: dict) -> list[str]:
     """The default target: for every generated (synthetic) dataset and budget, the student
-    and both teachers; plus every table of the active grid."""
+    and both teachers; plus the tables of the active grid that `tables.demo` names."""
     out = []
     for name, ds in config["datasets"].items():
         if "synthetic" in ds:
             for budget in ds["budgets"]:
                 for key in ("student", "teacher_invariant", "teacher_distinctive"):
                     out.append(P.RESULT.format(dataset=name, budget=budget, key=key))
-    for table in C.table_grid(config, config["tables"]["grid"]):
+    for table in config["tables"]["demo"]:
         out += _table_files(None, table)
     return out
 
@@ -441,7 +632,11 @@ def table_files(config: dict, wildcards) -> list[str]:
 
 
 def table_cells(config: dict, wildcards) -> list:
-    return C.table_grid(config, _grid(config, wildcards))[wildcards.table]
+    """[dataset, budget, setup] of every cell: the setup (backbone, crop size, paper dataset,
+    `C.dataset_setup`) tells the renderer which paper block a cell belongs to before its
+    results exist (Table 1 and Table 7 have a 3D-ResNet18 and a 3D-ResNet50 block)."""
+    cells = C.table_grid(config, _grid(config, wildcards))[wildcards.table]
+    return [[ds, budget, C.dataset_setup(config, ds)] for ds, budget in cells]
 
 
 # --- claims ---------------------------------------------------------------------------

@@ -29,9 +29,10 @@ TEACHER = rf"({TEACHER_KIND})_n({N_CLIPS})_s({SEED})"
 VARIANT = r"[a-z0-9_]+"
 MODEL = rf"student|variants/{VARIANT}"
 # The other methods (004's ACL + MTL and its basic framework), each a config section
-# `methods.<name>` and a rule `train_<name>`.
+# `methods.<name>` and a rule `train_<name>`. A method name in a path is one of them or an
+# ablation variant of `methods.variants` (the rules check it against the config).
 METHODS = ("fixmatch", "acl_mtl")
-METHOD = "|".join(METHODS)
+METHOD = r"[a-z][a-z0-9_]*"
 RUN = rf"{MODEL}|teachers/{TEACHER}|methods/({METHOD})"
 # Aggregated result keys: the student, a variant, a default teacher by kind, a teacher by
 # kind and clips (default pretraining seed) or fully named.
@@ -117,6 +118,7 @@ FIG_PRETRAIN_CURVES = _figure("{dataset}", "curves_pretrain")
 FIG_TEACHERS = _figure("{dataset}_{budget}", "fig1_teachers")  # per-class difference
 FIG_INIT = _figure("{dataset}_{budget}", "fig5_init")  # student initialisations
 FIG_CURVES = _figure("{dataset}_{budget}", "curves_{stage}")  # finetune | student
+FIG_METHOD_TRAINING = _figure("{dataset}_{budget}", "training_{method}")  # a method's terms
 # The HTML report (snakemake --report) and the run times it shows.
 REPORT = f"{R}/report.html"
 BENCHMARKS = f"{R}/benchmarks"  # benchmark_path() files, one folder per rule
