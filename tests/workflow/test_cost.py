@@ -252,12 +252,13 @@ def test_work_and_sharing_of_the_tiny_grid(grid):
     # 50pct: 3 labeled + 1 val per class (L 12, V 4, U 8). Teacher: ceil(12 / 8) = 2 steps.
     ft = work("finetune_teacher", budget="50pct", seed="0", teacher="invariant_n4_s0")
     assert (ft.steps, ft.train_clips, ft.eval_clips) == (2, 2 * 12, 2 * 4)
-    # Student: U 8 in batches of 8 (one step) joined with 8 labeled; 2 teachers forward.
+    # Student (epoch_unit: labeled): ceil(12 / 8) = 2 steps of 8 labeled + 8 unlabeled;
+    # 2 teachers forward.
     st = work("train_student", budget="50pct", seed="0", model="student")
-    assert (st.steps, st.train_clips, st.eval_clips) == (1, 2 * 16, 2 * (2 * 16 + 4))
-    # 20pct: 1 labeled + 1 val per class (L 4, U 16): 2 steps of 4 labeled + 8 unlabeled.
+    assert (st.steps, st.train_clips, st.eval_clips) == (2, 2 * 2 * 16, 2 * (2 * 2 * 16 + 4))
+    # 20pct: 1 labeled + 1 val per class (L 4, U 16): 1 step of 4 labeled + 8 unlabeled.
     st = work("train_student", budget="20pct", seed="1", model="student")
-    assert (st.steps, st.train_clips, st.eval_clips) == (2, 2 * 24, 2 * (2 * 24 + 4))
+    assert (st.steps, st.train_clips, st.eval_clips) == (1, 2 * 12, 2 * (2 * 12 + 4))
     # Every pretraining and the score cache serve the 2 budgets x 2 seeds.
     real, alone = cost.sharing(plan)
     assert alone == pytest.approx(4 * real) and real > 0
@@ -323,15 +324,19 @@ def test_paper_schedule_work_by_hand(tmp_path):
     assert (pre.epochs, pre.steps, pre.train_clips) == (100, 7500, 100 * 7500 * 32 * 10)
     assert (pre.frames, pre.size) == (16, 112)
     # UCF101: 43 classes of 95 videos, 58 of 94. Val 10 / 9, 5pct labels 5 each: V 952,
-    # L 505, U 8080. Student: 8080 // 32 = 252 steps of 32 labeled + 32 unlabeled clips.
+    # L 505, U 8080. Student (epoch_unit: labeled): ceil(505 / 32) = 16 steps of 32 labeled
+    # + 32 unlabeled clips (with `unlabeled`: 8080 // 32 = 252 steps).
     ucf = M.dataset_size(config, "ucf101", tmp_path)
     lists = M.split_sizes(config, "ucf101", "5pct", ucf)
     assert lists == {"labeled": 505, "unlabeled": 8080, "val": 952, "test": 3783}
     wildcards = {"dataset": "ucf101", "budget": "5pct", "seed": "0", "model": "student"}
     st = M.job_work(config, Job(2, "train_student", wildcards, (), (), {}), lists, 9537)
-    assert (st.epochs, st.steps, st.frames) == (150, 252, 8)
-    assert st.train_clips == 150 * 252 * 64
-    assert st.eval_clips == 150 * (252 * 64 * 2 + 952)
+    assert (st.epochs, st.steps, st.frames) == (150, 16, 8)
+    assert st.train_clips == 150 * 16 * 64
+    assert st.eval_clips == 150 * (16 * 64 * 2 + 952)
+    unit = {**config, "student": {**config["student"], "epoch_unit": "unlabeled"}}
+    st = M.job_work(unit, Job(2, "train_student", wildcards, (), (), {}), lists, 9537)
+    assert (st.steps, st.train_clips) == (252, 150 * 252 * 64)
 
 
 @pytest.mark.slow

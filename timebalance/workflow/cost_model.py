@@ -9,7 +9,8 @@ rule passes (the same `workflow.inputs` functions):
 - cache_scores: N videos x n clips x 2 teachers, forward;
 - finetune_teacher (and students without teachers): epochs x ceil(L / B) steps of B clips,
   forward + backward, then V validation clips forward each epoch;
-- train_student: epochs x floor(U / rB) steps of (B + rB) clips, forward + backward, the same
+- train_student: epochs x floor(U / rB) steps (`epoch_unit: unlabeled`; ceil(L / B) with
+  `labeled`) of (B + rB) clips, forward + backward, the same
   clips forward through each teacher, V validation clips each epoch;
 - train_fixmatch / train_acl_mtl: B_l = B // (1 + r) labeled and B_u = r B_l unlabeled
   clips a step, epochs x floor(U / B_u) steps, forward + backward on B_l + B_u; the EMA
@@ -197,6 +198,8 @@ def job_work(config: dict, job: dryrun.Job, lists: dict[str, int], n_train: int)
     clips, epochs = s["clips"], s["optim"]["epochs"]
     if teachers and ratio > 0 and lists["unlabeled"] > 0:  # labeled + unlabeled batches
         steps, b_u = batches(lists["unlabeled"], clips["batch_size"] * ratio, drop_last=True)
+        if s["spec"]["epoch_unit"] == "labeled":  # one pass over the labeled list
+            steps = batches(lists["labeled"], clips["batch_size"], drop_last=False)[0]
         steps = _capped(steps, config)
         per_epoch = steps * (min(clips["batch_size"], lists["labeled"]) + b_u)
     else:  # the labeled list alone (its last batch may be short)
