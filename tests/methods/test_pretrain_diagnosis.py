@@ -21,14 +21,9 @@ from timebalance.engine.settings import RunSettings
 from timebalance.methods import diagnostics as D
 from timebalance.methods.embedder import load_embedder, load_pretrained, new_embedder
 from timebalance.methods.pretrain import _diagnose, _EpochDiagnosis, pretrain_teacher
-from timebalance.methods.scores import (
-    cache_scores,
-    recalibrated,
-    score_loader,
-    similarity_matrices,
-    teacher_similarity,
-)
+from timebalance.methods.scores import cache_scores, similarity_matrices
 from timebalance.methods.settings import PretrainSettings, ScoreSettings
+from timebalance.methods.similarity import recalibrated, score_loader, teacher_similarity
 
 SIZE, N_FRAMES, PER_CLASS = 32, 16, 10
 CLASSES = (("Bounce", "atomic"), ("BounceThenCircle", "sequence"))

@@ -80,21 +80,8 @@ DOWNSTREAM_OF_TRAINING = {"evaluate", "aggregate_seeds", "tables_default", "demo
         # The score cache's module: the score rule, and every student (methods/student.py reads
         # the cache through methods.scores.read_scores, so each student job runs scores.py).
         # The Fig. 4 analogue recomputes similarity matrices with it; s's figure reads the cache.
-        # Pretraining diagnoses its teacher with the same code (methods.diagnostics), so every
-        # pretraining and what depends on it only through the teachers reruns too.
-        (
-            "methods/scores.py",
-            {
-                "cache_scores",
-                "train_student",
-                "fig_similarity",
-                "fig_scores",
-                "pretrain_teacher",
-                "finetune_teacher",
-                "fig_teachers",
-                "learning_curves_pretrain",
-            },
-        ),
+        # (The clip embedding it shares with the pretraining diagnosis is methods/similarity.py.)
+        ("methods/scores.py", {"cache_scores", "train_student", "fig_similarity", "fig_scores"}),
         # A module only the student runs: no teacher and no score job reruns.
         ("methods/student.py", {"train_student"}),
     ],

@@ -6,7 +6,7 @@ all of them and per kind of action, and the AUC of that similarity for telling p
 sequence videos (periodic ones should score higher: 1 separates perfectly, 0.5 is chance).
 Kinds come from a generated dataset's catalogue (synthetic.json: "atomic" = periodic,
 "sequence"); a dataset without one gets the overall figure only, no per-kind figure.
-Pure numpy: the similarities come from `methods.scores.teacher_similarity`, the code of the
+Pure numpy: the similarities come from `methods.similarity.teacher_similarity`, the code of the
 score cache; `methods.pretrain` runs this after training epochs and at the end.
 """
 

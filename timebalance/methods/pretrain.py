@@ -25,8 +25,8 @@ from timebalance.losses import Projections, pretraining_loss, uniform_level, use
 from timebalance.losses.contrastive import gather_projections
 from timebalance.methods import diagnostics as D
 from timebalance.methods.embedder import Embedder, new_embedder, save_pretrained
-from timebalance.methods.scores import score_clips, score_loader, teacher_similarity
 from timebalance.methods.settings import PretrainSettings
+from timebalance.methods.similarity import score_clips, score_loader, teacher_similarity
 from timebalance.seeding import stream
 
 log = logging.getLogger(__name__)

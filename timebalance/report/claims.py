@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from timebalance import io
+from timebalance.methods.diagnostics import auc
 
 # Role in a claim -> result key of the run (the workflow maps keys to per-seed runs).
 RUNS: dict[str, str] = {
@@ -99,16 +100,6 @@ def _verdict(d: Mapping[str, Any]) -> str:
     if high < 0:
         return "worse (95% interval below 0)"
     return "not distinguishable from 0 at these seeds"
-
-
-def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
-    """P(a positive scores above a negative), ties counted half (Mann-Whitney AUC)."""
-    p, n = np.asarray(positive, dtype=float), np.asarray(negative, dtype=float)
-    if not len(p) or not len(n):
-        raise ValueError("AUC needs both kinds of videos")
-    greater = (p[:, None] > n[None]).mean()
-    ties = (p[:, None] == n[None]).mean()
-    return float(greater + 0.5 * ties)
 
 
 def _summary(values: Sequence[float]) -> dict[str, Any]:
