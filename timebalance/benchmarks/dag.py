@@ -77,7 +77,14 @@ def run_snakemake(
                     proc.terminate()
                     stopped.append(True)
                     break
-            proc.wait()
+            try:
+                # Read what it still prints while it stops: a full pipe would block its exit
+                # (a CI run hung here once, Snakemake idle after SIGTERM).
+                rest, _ = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                rest, _ = proc.communicate()
+            lines.append(rest or "")
             lines.append(f"[exit {proc.returncode}]")
             if proc.returncode and not stopped:
                 raise RuntimeError(
