@@ -14,7 +14,7 @@ rule evaluate:
         P.benchmark_path("evaluate", P.RUN_METRICS)
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: bind(F.threads)
     resources:
         mem_mb=8000,
         runtime=bind(R.runtime, "evaluate"),

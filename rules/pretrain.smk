@@ -10,9 +10,12 @@ rule pretrain_teacher:
         P.log_path("pretrain_teacher", P.SSL),
     benchmark:
         P.benchmark_path("pretrain_teacher", P.SSL)
+    # Jobs on the path to the student run first (on 2 cores that sets the demo's wall
+    # time): every later stage waits on the pretrainings.
+    priority: 3
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: bind(F.threads)
     resources:
         mem_mb=16000,
         runtime=bind(R.runtime, "pretrain"),
@@ -41,9 +44,11 @@ rule cache_scores:
         P.log_path("cache_scores", P.SCORES),
     benchmark:
         P.benchmark_path("cache_scores", P.SCORES)
+    # On the path to the student (see pretrain_teacher's priority).
+    priority: 2
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: bind(F.threads)
     resources:
         mem_mb=8000,
         runtime=bind(R.runtime, "cache_scores"),

@@ -13,9 +13,11 @@ rule finetune_teacher:
         P.log_path("finetune_teacher", P.TEACHER_WEIGHTS),
     benchmark:
         P.benchmark_path("finetune_teacher", P.TEACHER_WEIGHTS)
+    # On the path to the student (see pretrain_teacher's priority).
+    priority: 2
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: bind(F.threads)
     resources:
         mem_mb=12000,
         runtime=bind(R.runtime, "finetune"),
@@ -41,9 +43,11 @@ rule train_student:
         P.log_path("train_student", P.MODEL_WEIGHTS),
     benchmark:
         P.benchmark_path("train_student", P.MODEL_WEIGHTS)
+    # Before evaluations and figures (see pretrain_teacher's priority).
+    priority: 1
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: bind(F.threads)
     resources:
         mem_mb=16000,
         runtime=bind(R.runtime, "student"),

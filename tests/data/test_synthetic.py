@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -228,3 +229,34 @@ def test_appearance_per_clip_unless_shared_by_group(tmp_path, shared):
     ]
     spread = max(corners) - min(corners)
     assert spread <= 10 if shared else spread > 10
+
+
+def test_palette_shares_a_few_looks_across_classes_and_keeps_the_motions(tmp_path):
+    """With palette=k every clip takes one of k backgrounds whatever its class, and its motion
+    (the object's trajectory) is the one palette 0 gives the same clip."""
+    kw = dict(n_classes=4, n_groups=3, n_test_groups=1, clips_per_group=3, n_frames=16)
+    kw.update(width=32, height=24)
+    synthesize_dataset(tmp_path / "p0", **kw)
+    table = synthesize_dataset(tmp_path / "p2", palette=2, **kw)
+    backgrounds = {
+        int(read_frames(tmp_path / "p2" / video, 32, 24)[0, 0, 0, 0]) for video in table["video"]
+    }
+    # two looks (JPEG-free raw decode, up to the encoder's and the noise's few levels)
+    levels = sorted(backgrounds)
+    clusters = 1 + sum(b - a > 12 for a, b in itertools.pairwise(levels))
+    assert clusters <= 2, levels
+    assert clusters == 2 or len(table) < 4
+
+    def centre_path(root: Path, video: str) -> np.ndarray:
+        frames = read_frames(root / video, 32, 24).astype(float).mean(-1)  # T x H x W
+        bg = np.median(frames, axis=(1, 2), keepdims=True)
+        mask = np.abs(frames - bg) > 20
+        xs = np.mgrid[0:24, 0:32][1]
+        return np.array([(xs * m).sum() / max(m.sum(), 1) for m in mask])
+
+    video = table["video"].iloc[0]
+    # same trajectory of the object's centre: within a pixel (size and shape may differ)
+    path0, path2 = (centre_path(tmp_path / d, video) for d in ("p0", "p2"))
+    assert np.abs(path0 - path2).max() < 1.5, (path0, path2)
+    with pytest.raises(ValueError, match="palette"):
+        synthesize_dataset(tmp_path / "bad", palette=-1, **kw)

@@ -95,6 +95,30 @@ def test_sigkill_mid_epoch_resumes_from_last_checkpoint(tmp_path):
     assert epochs == list(range(30))
 
 
+def test_checkpoints_are_written_every_so_many_seconds_and_after_the_last_epoch(
+    tmp_path, monkeypatch
+):
+    """Between the first and the last epoch a checkpoint is written only when
+    `checkpoint_every_s` have passed; the run's result is the same."""
+    from timebalance.engine import trainer
+
+    written = []
+    real = trainer.io.write_torch
+
+    def counting(obj, path):
+        written.append(obj["epoch"])
+        return real(obj, path)
+
+    monkeypatch.setattr(trainer.io, "write_torch", counting)
+    sparse = run(tmp_path / "a.pt", tmp_path / "a.jsonl", epochs=5, checkpoint_every_s=3600)
+    assert written == [1, 5]
+    written.clear()
+    every = run(tmp_path / "b.pt", tmp_path / "b.jsonl", epochs=5, checkpoint_every_s=0)
+    assert written == [1, 2, 3, 4, 5]
+    for key, value in every.state["model"].items():
+        torch.testing.assert_close(sparse.state["model"][key], value)
+
+
 def test_resume_file_of_another_run_is_ignored(tmp_path, caplog):
     """A rule reruns because a setting, an input or the code changed: the resume file left
     by the earlier run (same path) must not be continued, or the old weights come back."""

@@ -29,6 +29,7 @@ def run(
     hist=False,
     workers=0,
     make_optimizer=None,
+    checkpoint_every_s=0.0,
 ):
     torch.manual_seed(0)
     x = torch.randn(256, 8)
@@ -82,6 +83,7 @@ def run(
         log_every_steps=log_every_steps,
         tensorboard=tensorboard,
         make_optimizer=make_optimizer,
+        checkpoint_every_s=checkpoint_every_s,
     )
 
 

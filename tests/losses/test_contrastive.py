@@ -239,3 +239,24 @@ def test_uniform_level_is_above_a_trained_loss() -> None:
         "distinctive", batch_size=8, n_clips=4, temperature=0.1, local_local_reduction="mean"
     )
     assert float(aligned) < level
+
+
+@pytest.mark.parametrize("kind", ["invariant", "distinctive", "ssl_init"])
+def test_terms_add_up_to_the_objective_and_have_their_own_uniform_levels(kind: str) -> None:
+    """pretraining_terms names each term of an objective; their sum is the composite loss
+    function of that kind, and each term's uniform level has its closed form."""
+    sparse, slices, dense = views(2, 4, 8, seed=5)
+    z = losses.Projections(sparse=sparse, slices=slices, dense=dense)
+    kw = {"temperature": 0.2, "local_local_reduction": "sum"}
+    terms = losses.pretraining_terms(kind, z, **kw)
+    assert tuple(terms) == losses.OBJECTIVE_TERMS[kind]
+    composite = losses.PRETRAINING_LOSSES[kind](z, 0.2, "sum")
+    assert float(sum(terms.values())) == pytest.approx(float(composite), rel=1e-12)
+    levels = losses.uniform_levels(kind, batch_size=4, n_clips=2, **kw)
+    closed = {
+        "L_I": math.log(2 * 4 - 1) * (1 + 4 * 3 / 4),  # sparse pair + 4 x 3 dense pairs / 4
+        "L_D1": 4 * math.log(3),  # sum over B = 4 videos of ln(2n - 1), n = 2
+        "L_D2": 4 * 2 * math.log(2),  # 4 copy pairs x n ln n
+    }
+    assert levels == pytest.approx({t: closed[t] for t in terms})
+    assert losses.uses_slices(kind) == ("L_D2" in terms)

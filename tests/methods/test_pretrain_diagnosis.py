@@ -36,6 +36,7 @@ SETTINGS = PretrainSettings(
     clip_len=4,
     crop_size=SIZE,
     crop_scale=(0.6, 1.0),
+    flip_p=None,
     temperature=0.1,
     local_local_reduction="sum",
     batch_size=8,
@@ -163,6 +164,16 @@ def test_the_diagnosis_is_written_every_nth_and_last_epoch(toy, runs):
     # the loss gap every epoch: the epoch's mean loss minus the uniform-logit level
     for r in records:
         assert r[D.LOSS_GAP] == pytest.approx(r["loss"] - diag["uniform_loss"], abs=1e-9)
+    # and each term's: L_D1 and L_D2 apart, whose gaps add up to the total's
+    for r in records:
+        gaps = {k: v for k, v in r.items() if D.is_term_gap(k)}
+        assert sorted(gaps) == ["L_D1_minus_uniform", "L_D2_minus_uniform"]
+        assert sum(gaps.values()) == pytest.approx(r[D.LOSS_GAP], abs=1e-6)
+    assert diag["terms_minus_uniform"] == {k: v for k, v in records[-1].items() if D.is_term_gap(k)}
+    stuck = [t for t, v in diag["terms_minus_uniform"].items() if v >= 0]
+    assert any("has not been learned, the rest has" in w for w in diag["warnings"]) == bool(
+        stuck and records[-1]["loss"] < diag["uniform_loss"]
+    )
     # similarity after epoch 2 (diagnose_every) and 3 (the last), not after epoch 1
     assert D.SIMILARITY not in records[0]
     assert all(set(D.KEYS) <= set(r) for r in records[1:])

@@ -221,6 +221,7 @@ def _pretrain_settings(kind: str) -> PretrainSettings:
         clip_len=4,
         crop_size=SIZE,
         crop_scale=(0.6, 1.0),
+        flip_p=None,
         temperature=0.1,
         local_local_reduction="mean",
         batch_size=8,

@@ -199,12 +199,22 @@ def test_crop_scale_reaches_every_training_stage(schema):
     assert dataset["crop_scale"]["default"] == list(DEFAULT_CROP_SCALE)
     config = raw_config()
     config["datasets"]["hmdb51"].pop("crop_scale", None)
+    config["datasets"]["synthetic"]["crop_scale"] = [0.6, 1.0]
+    config["datasets"]["synthetic"]["pretrain_augment"] = {"crop_scale": [0.9, 1.0], "flip_p": 0.0}
     validate(config)
-    for ds, expected in (("synthetic", [0.6, 1.0]), ("hmdb51", [0.2, 1.0])):
+    # (dataset, pretraining's, the other stages')
+    for ds, pre, expected in (
+        ("synthetic", [0.9, 1.0], [0.6, 1.0]),
+        ("hmdb51", [0.2, 1.0], [0.2, 1.0]),  # no pretrain_augment: crop_scale
+    ):
         wc = SimpleNamespace(dataset=ds, kind="invariant", n="4", ps="0", seed="0", model="student")
-        assert F.pretrain_settings(config, wc)["crop_scale"] == expected
+        assert F.pretrain_settings(config, wc)["crop_scale"] == pre
+        assert F.pretrain_settings(config, wc)["flip_p"] == (0.0 if ds == "synthetic" else None)
         assert F.finetune_settings(config, wc)["clips"]["crop_scale"] == expected
         assert F.student_settings(config, wc)["clips"]["crop_scale"] == expected
+    config["datasets"]["synthetic"]["pretrain_augment"]["crop_scale"] = [0.9, 0.5]
+    with pytest.raises(ValueError, match=r"datasets\.synthetic\.pretrain_augment\.crop_scale"):
+        C.check_config(config)
 
 
 def test_student_variant_resolution(config):

@@ -139,6 +139,7 @@ def synthesize_dataset(
     fps: int = 25,
     seed: int = 0,
     group_appearance: bool = False,
+    palette: int = 0,
     workers: int = 2,
 ) -> pd.DataFrame:
     """Write the synthetic dataset under ``root`` in the UCF101 layout (see the module doc).
@@ -157,6 +158,10 @@ def synthesize_dataset(
         seed: the same seed gives identical frames and bytes.
         group_appearance: clips of one group share shape, colour and background (UCF-like);
             False (default) draws them per clip so only motion identifies the class.
+        palette: 0 (default): each clip (or group) its own appearance. k >= 1: every clip
+            takes one of k appearances shared by all classes (drawn once from the seed), so
+            clips of different videos, even of different classes, look alike and only their
+            motion tells them apart; the motions are those of palette 0 (same seed).
         workers: videos rendered and encoded in parallel (threads; numpy and the encoder release
             the GIL).
 
@@ -174,6 +179,8 @@ def synthesize_dataset(
             f"n_groups={n_groups}, n_test_groups={n_test_groups}: need 1 <= n_groups <= 99 "
             "and 1 <= n_test_groups < n_groups so both subsets are non-empty"
         )
+    if palette < 0:
+        raise ValueError(f"palette={palette}: need 0 (no palette) or a number of appearances")
     lo_hi = (clips_per_group,) * 2 if isinstance(clips_per_group, int) else clips_per_group
     if not 1 <= lo_hi[0] <= lo_hi[1] <= 99:
         raise ValueError(f"clips_per_group={clips_per_group}: need 1 <= low <= high <= 99")
@@ -188,6 +195,10 @@ def synthesize_dataset(
     # giving the same videos (byte for byte) as before; keys are (class catalogue index,
     # group[, clip]), so adding a class or a group never changes the others' clips.
     jobs = []  # (row, group appearance, clip generator)
+    shared_looks = [
+        draw_appearance(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(10**6, i))))
+        for i in range(palette)
+    ]
     for label, cls in enumerate(classes):
         for g in range(1, n_groups + 1):
             g_rng = np.random.default_rng(
@@ -199,6 +210,11 @@ def synthesize_dataset(
                     np.random.SeedSequence(seed, spawn_key=(key_of[cls.name], g, c))
                 )
                 appearance = shared if group_appearance else draw_appearance(rng)
+                if palette:  # (after the draw above: the clip's motion stays palette 0's)
+                    pick = np.random.default_rng(
+                        np.random.SeedSequence(seed, spawn_key=(key_of[cls.name], g, c, 10**6))
+                    )
+                    appearance = shared_looks[int(pick.integers(palette))]
                 name = f"v_{cls.name}_g{g:02d}_c{c:02d}.avi"
                 row = {
                     "video": f"UCF-101/{cls.name}/{name}",
@@ -226,6 +242,7 @@ def synthesize_dataset(
             "height": height,
             "fps": fps,
             "group_appearance": group_appearance,
+            "palette": palette,
             "seed": seed,
         },
         "classes": [

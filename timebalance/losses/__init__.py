@@ -2,7 +2,9 @@
 
 from timebalance.losses.contrastive import (
     DEFAULT_TEMPERATURE,
+    OBJECTIVE_TERMS,
     PRETRAINING_LOSSES,
+    PRETRAINING_TERMS,
     Projections,
     distinctive_loss,
     global_local_loss,
@@ -10,8 +12,10 @@ from timebalance.losses.contrastive import (
     local_local_loss,
     nt_xent,
     pretraining_loss,
+    pretraining_terms,
     ssl_init_loss,
     uniform_level,
+    uniform_levels,
     uses_slices,
 )
 from timebalance.losses.distillation import DISTILLATION_LOSSES, distillation_loss
@@ -19,7 +23,9 @@ from timebalance.losses.distillation import DISTILLATION_LOSSES, distillation_lo
 __all__ = [
     "DEFAULT_TEMPERATURE",
     "DISTILLATION_LOSSES",
+    "OBJECTIVE_TERMS",
     "PRETRAINING_LOSSES",
+    "PRETRAINING_TERMS",
     "Projections",
     "distillation_loss",
     "distinctive_loss",
@@ -28,7 +34,9 @@ __all__ = [
     "local_local_loss",
     "nt_xent",
     "pretraining_loss",
+    "pretraining_terms",
     "ssl_init_loss",
     "uniform_level",
+    "uniform_levels",
     "uses_slices",
 ]

@@ -276,6 +276,18 @@ def gather_projections(z: Projections) -> Projections:
 
 Objective = Callable[[Projections, float, str], Tensor]
 
+# term -> term(projections, temperature, local_local_reduction)
+PRETRAINING_TERMS: dict[str, Objective] = {
+    "L_I": lambda z, t, _: invariant_loss(z.sparse, z.dense, t),
+    "L_D1": lambda z, t, r: local_local_loss(z.dense, t, r),
+    "L_D2": lambda z, t, _: global_local_loss(z.slices, z.dense, t),
+}
+# kind -> the terms its objective sums
+OBJECTIVE_TERMS: dict[str, tuple[str, ...]] = {
+    "invariant": ("L_I",),
+    "distinctive": ("L_D1", "L_D2"),
+    "ssl_init": ("L_I", "L_D1", "L_D2"),
+}
 # kind -> objective(projections, temperature, local_local_reduction)
 PRETRAINING_LOSSES: dict[str, Objective] = {
     "invariant": lambda z, t, _: invariant_loss(z.sparse, z.dense, t),
@@ -286,17 +298,42 @@ PRETRAINING_LOSSES: dict[str, Objective] = {
 
 def uses_slices(kind: str) -> bool:
     """Whether the objective of `kind` needs the sparse clip's temporal slices (L_D2)."""
-    return kind != "invariant"
+    return "L_D2" in OBJECTIVE_TERMS.get(kind, ("L_D2",))
+
+
+def pretraining_terms(
+    kind: str, z: Projections, *, temperature: float, local_local_reduction: str
+) -> dict[str, Tensor]:
+    """The terms of a teacher kind's objective (OBJECTIVE_TERMS), by name: L_I, L_D1, L_D2.
+    Their sum is `pretraining_loss`; apart, each shows whether its own task is learned
+    (`uniform_levels` gives each one's level of a network that learned nothing).
+
+    Args:
+        kind: "invariant" (L_I), "distinctive" (L_D1, L_D2) or "ssl_init" (all three).
+        z: the projections; ``z.slices`` may be None when ``uses_slices(kind)`` is false.
+        temperature: temperature of every term.
+        local_local_reduction: "mean" or "sum" (authors) over videos for L_D1.
+    """
+    if kind not in OBJECTIVE_TERMS:
+        raise ValueError(
+            f"unknown pretraining loss {kind!r}; valid kinds: {', '.join(OBJECTIVE_TERMS)}"
+        )
+    if z.slices is None and uses_slices(kind):
+        raise ValueError(f"the {kind!r} objective needs the slices projections (L_D2)")
+    return {
+        name: PRETRAINING_TERMS[name](z, temperature, local_local_reduction)
+        for name in OBJECTIVE_TERMS[kind]
+    }
 
 
 def pretraining_loss(
     kind: str, z: Projections, *, temperature: float, local_local_reduction: str
 ) -> Tensor:
     """The pretraining objective of a teacher kind: "invariant" (L_I), "distinctive"
-    (L_D1 + L_D2) or "ssl_init" (TCLR: all terms).
+    (L_D1 + L_D2) or "ssl_init" (TCLR: all terms): the sum of `pretraining_terms`.
 
     Args:
-        kind: which objective (see ``PRETRAINING_LOSSES``).
+        kind: which objective (see ``OBJECTIVE_TERMS``).
         z: the projections; ``z.slices`` may be None when ``uses_slices(kind)`` is false.
         temperature: temperature of every term.
         local_local_reduction: "mean" or "sum" (authors) over videos for L_D1.
@@ -304,13 +341,31 @@ def pretraining_loss(
     Returns:
         Scalar loss.
     """
-    if kind not in PRETRAINING_LOSSES:
-        raise ValueError(
-            f"unknown pretraining loss {kind!r}; valid kinds: {', '.join(PRETRAINING_LOSSES)}"
-        )
-    if z.slices is None and uses_slices(kind):
-        raise ValueError(f"the {kind!r} objective needs the slices projections (L_D2)")
-    return PRETRAINING_LOSSES[kind](z, temperature, local_local_reduction)
+    terms = pretraining_terms(
+        kind, z, temperature=temperature, local_local_reduction=local_local_reduction
+    )
+    return sum(terms.values())  # type: ignore[return-value]
+
+
+def uniform_levels(
+    kind: str,
+    *,
+    batch_size: int,
+    n_clips: int,
+    temperature: float,
+    local_local_reduction: str,
+) -> dict[str, float]:
+    """Each term's value when every logit is equal: what a network scores that has learned
+    nothing (or has collapsed every clip to one point). A term that ends at or above its
+    level has not started to solve its task. Computed by evaluating the terms on identical
+    projections, so it follows every term and reduction (L_D1 summed over B videos:
+    B ln(2n - 1); L_D2: 4 n ln n)."""
+    same = torch.ones(2, batch_size, n_clips, 8, dtype=torch.float64)
+    z = Projections(sparse=same[:, :, 0], slices=same, dense=same)
+    terms = pretraining_terms(
+        kind, z, temperature=temperature, local_local_reduction=local_local_reduction
+    )
+    return {name: float(value) for name, value in terms.items()}
 
 
 def uniform_level(
@@ -321,15 +376,13 @@ def uniform_level(
     temperature: float,
     local_local_reduction: str,
 ) -> float:
-    """The loss of `kind` when every logit is equal: what a network scores that has learned
-    nothing (or has collapsed every clip to one point). A pretraining whose loss ends at or
-    above this level has not started to solve its task. For L_D with mean reduction and
-    n = 4 it is ln 7 + 16 ln 4 ~ 24.1; computed here by evaluating the objective on identical
-    projections, so it follows every term and reduction."""
-    same = torch.ones(2, batch_size, n_clips, 8, dtype=torch.float64)
-    z = Projections(sparse=same[:, :, 0], slices=same, dense=same)
-    return float(
-        pretraining_loss(
-            kind, z, temperature=temperature, local_local_reduction=local_local_reduction
-        )
+    """The objective's value at uniform logits: the sum of `uniform_levels`. For L_D with
+    mean reduction and n = 4 it is ln 7 + 16 ln 4 ~ 24.1."""
+    levels = uniform_levels(
+        kind,
+        batch_size=batch_size,
+        n_clips=n_clips,
+        temperature=temperature,
+        local_local_reduction=local_local_reduction,
     )
+    return sum(levels.values())

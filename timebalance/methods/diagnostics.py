@@ -27,6 +27,22 @@ BY_KIND = {"atomic": "similarity/periodic", "sequence": "similarity/sequence"}
 AUC = "similarity/auc"
 LOSS_GAP = "loss_minus_uniform"
 KEYS = (SIMILARITY, *BY_KIND.values(), AUC, LOSS_GAP)
+# Per term of the objective (L_I, L_D1, L_D2): its epoch mean minus its uniform level.
+_TERM_GAP = "{}_minus_uniform"
+
+
+def term_gap(term: str) -> str:
+    """The metrics key of a term's gap to its uniform level, e.g. "L_D2_minus_uniform"."""
+    return _TERM_GAP.format(term)
+
+
+def is_term_gap(key: str) -> bool:
+    return key.endswith(_TERM_GAP.format("")) and key != LOSS_GAP
+
+
+def term_of(key: str) -> str:
+    """The term a `term_gap` key is of."""
+    return key[: -len(_TERM_GAP.format(""))]
 
 
 def read_kinds(catalogue: str | Path | None) -> dict[str, str] | None:

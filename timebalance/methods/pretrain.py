@@ -15,13 +15,12 @@ import torch
 from timebalance.data.clips import PretrainDataset
 from timebalance.data.manifest import read_manifest
 from timebalance.data.pipeline import training_videos
-from timebalance.data.transforms import ClipAugment
 from timebalance.engine import distributed, launch
 from timebalance.engine.loader import epoch_loader, to_device
 from timebalance.engine.settings import RunSettings
 from timebalance.engine.stage import stage_fingerprint, start_stage
 from timebalance.engine.trainer import fit
-from timebalance.losses import Projections, pretraining_loss, uniform_level, uses_slices
+from timebalance.losses import Projections, pretraining_terms, uniform_levels, uses_slices
 from timebalance.losses.contrastive import gather_projections
 from timebalance.methods import diagnostics as D
 from timebalance.methods.embedder import Embedder, new_embedder, save_pretrained
@@ -66,11 +65,12 @@ def pretrain_teacher(
         clip_len=s.clip_len,
         sparse_stride=s.n_clips,
         seed=stream(s.seed, "pretrain clips"),
-        augment=ClipAugment(s.crop_size, scale=s.crop_scale),
+        augment=s.augment(),
     )
     model = new_embedder(s.backbone).to(dev)
     with_slices = uses_slices(s.kind)
-    level = _uniform_level(s, n_videos=len(videos))
+    term_levels = _uniform_levels(s, n_videos=len(videos))
+    level = sum(term_levels.values())
     diagnosis = (
         _EpochDiagnosis(
             s, model, videos, frames_root, _kinds(manifest, videos, catalogue), dev, level
@@ -83,16 +83,19 @@ def pretrain_teacher(
         batch = to_device(batch, dev)
         # every process's projections: the negatives of the whole global batch
         z = gather_projections(model(batch["sparse"], batch["dense"], with_slices=with_slices))
-        loss = pretraining_loss(
+        terms = pretraining_terms(
             s.kind,
             _float32(z),
             temperature=s.temperature,
             local_local_reduction=s.local_local_reduction,
         )
+        loss = sum(terms.values())
         if diagnosis is not None:
             # (no extra device sync: `fit` reads the loss's finiteness right after the step)
             diagnosis.add_loss(float(loss.detach()))
-        return {"loss": loss}
+        # each term against its own uniform level: which task is (not) being learned
+        gaps = {D.term_gap(name): t.detach() - term_levels[name] for name, t in terms.items()}
+        return {"loss": loss, **gaps}
 
     batches = epoch_loader(
         dataset,
@@ -148,9 +151,10 @@ def pretrain_teacher(
     log.info("wrote %s (final loss %.4f)", out, final_loss)
 
 
-def _uniform_level(s: PretrainSettings, *, n_videos: int) -> float:
-    """The loss of uniform logits (a network that learned nothing) at the training batch."""
-    return uniform_level(
+def _uniform_levels(s: PretrainSettings, *, n_videos: int) -> dict[str, float]:
+    """Each term's value at uniform logits (a network that learned nothing) at the training
+    batch."""
+    return uniform_levels(
         s.kind,
         batch_size=max(2, min(s.batch_size, n_videos)),
         n_clips=s.n_clips,
@@ -265,6 +269,18 @@ def _diagnose(s: PretrainSettings, final_loss: float, level: float, history: lis
         )
         log.warning(warnings[-1])
     out = {"final_loss": final_loss, "uniform_loss": level, "warnings": warnings}
+    gaps = {k: v for k, v in history[-1].items() if D.is_term_gap(k)} if history else {}
+    if gaps:
+        out["terms_minus_uniform"] = gaps
+        stuck = sorted(D.term_of(k) for k, v in gaps.items() if v >= 0)
+        if stuck and final_loss < level:
+            warnings.append(
+                f"the {s.kind} pretraining's {', '.join(stuck)} ended at or above "
+                "its uniform-logit level (epoch means, metrics line "
+                f"{', '.join(D.term_gap(t) for t in stuck)}): that part of the objective "
+                "has not been learned, the rest has"
+            )
+            log.warning(warnings[-1])
     diagnosed = [h for h in history if D.SIMILARITY in h]
     if diagnosed:
         last = diagnosed[-1]

@@ -30,6 +30,7 @@ class PretrainSettings(Settings):
     clip_len: int  # frames per clip
     crop_size: int
     crop_scale: tuple[float, float]  # area share range of the random resized crop
+    flip_p: float | None  # horizontal flip probability (None: ClipAugment's default)
     temperature: float
     local_local_reduction: str  # "mean" or "sum" over videos for L_D1
     batch_size: int
@@ -62,6 +63,11 @@ class PretrainSettings(Settings):
     def optim(self) -> OptimSettings:
         """The optimisation keys, which the rule passes flat with the others."""
         return OptimSettings(**{f.name: getattr(self, f.name) for f in fields(OptimSettings)})
+
+    def augment(self) -> ClipAugment:
+        """The pretraining clips' augmentation (each clip drawn on its own)."""
+        flip = {} if self.flip_p is None else {"flip_p": self.flip_p}
+        return ClipAugment(self.crop_size, scale=self.crop_scale, **flip)
 
 
 @dataclass(frozen=True)

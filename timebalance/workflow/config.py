@@ -193,6 +193,20 @@ def crop_scale(config: dict, dataset_name: str) -> list[float]:
     return [float(x) for x in dataset(config, dataset_name)["crop_scale"]]
 
 
+def pretrain_augment(config: dict, dataset_name: str) -> dict:
+    """Spatial augmentation of the pretraining clips on this dataset: `crop_scale` (the
+    dataset's unless `pretrain_augment.crop_scale` sets one) and `flip_p` (None: the
+    augmentation's default, as the other stages)."""
+    own = dataset(config, dataset_name).get("pretrain_augment") or {}
+    scale = own.get("crop_scale")
+    return {
+        "crop_scale": crop_scale(config, dataset_name)
+        if scale is None
+        else [float(x) for x in scale],
+        "flip_p": None if own.get("flip_p") is None else float(own["flip_p"]),
+    }
+
+
 def clips(config: dict, stage: str, dataset_name: str) -> dict:
     """Clip and loader settings of a classification stage (finetune | student) on a dataset.
     `datasets.<name>.clip` overrides the stage's clip_len and stride."""
@@ -382,12 +396,17 @@ def check_config(config: dict) -> None:
                 f"config: datasets.{name}.root must be {generated} for a generated "
                 f"dataset (got {ds['root']!r})"
             )
-        low, high = ds["crop_scale"]
-        if low > high:
-            raise ValueError(
-                f"config: datasets.{name}.crop_scale must be [low, high] with low <= high "
-                f"(got {[low, high]})"
-            )
+        scales = {"crop_scale": ds["crop_scale"]}
+        scales["pretrain_augment.crop_scale"] = (ds.get("pretrain_augment") or {}).get("crop_scale")
+        for key, scale in scales.items():
+            if scale is None:
+                continue
+            low, high = scale
+            if low > high:
+                raise ValueError(
+                    f"config: datasets.{name}.{key} must be [low, high] with low <= high "
+                    f"(got {[low, high]})"
+                )
         _check_options(name, ds)
         _check_crop(config, name)
         for i, budget in enumerate(ds["budgets"]):

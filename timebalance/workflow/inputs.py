@@ -26,6 +26,11 @@ def gpus(config: dict, wildcards) -> int:
     return 0 if backbone(config, wildcards) == "tiny" else 1
 
 
+def threads(config: dict, wildcards) -> int:
+    """CPU cores a training, scoring or evaluation job asks for: the schedule's `threads`."""
+    return int(C.schedule(config)["threads"])
+
+
 def frames_root(config: dict, wildcards) -> str:
     return P.FRAMES_ROOT.format(dataset=wildcards.dataset)
 
@@ -167,7 +172,7 @@ def pretrain_settings(config: dict, wildcards) -> dict:
         "n_clips": int(wildcards.n),
         "clip_len": pre["clip_len"],
         "crop_size": C.crop_size(config, wildcards.dataset),
-        "crop_scale": C.crop_scale(config, wildcards.dataset),
+        **C.pretrain_augment(config, wildcards.dataset),  # crop_scale, flip_p
         "temperature": pre["temperature"],
         "local_local_reduction": pre["local_local_reduction"],
         "batch_size": sch["pretrain_batch_size"],
