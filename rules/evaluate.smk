@@ -14,7 +14,7 @@ rule evaluate:
         P.benchmark_path("evaluate", P.RUN_METRICS)
     conda:
         "../envs/train.yaml"
-    threads: bind(F.threads)
+    threads: F.threads(config)
     resources:
         mem_mb=8000,
         runtime=bind(R.runtime, "evaluate"),

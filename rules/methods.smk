@@ -19,7 +19,7 @@ rule train_fixmatch:
         method=F.method_grammar(config, "fixmatch"),
     conda:
         "../envs/train.yaml"
-    threads: bind(F.threads)
+    threads: F.threads(config)
     resources:
         mem_mb=16000,
         runtime=bind(R.runtime, "method"),
@@ -49,7 +49,7 @@ rule train_acl_mtl:
         method=F.method_grammar(config, "acl_mtl"),
     conda:
         "../envs/train.yaml"
-    threads: bind(F.threads)
+    threads: F.threads(config)
     resources:
         mem_mb=16000,
         runtime=bind(R.runtime, "method"),

@@ -15,7 +15,7 @@ rule pretrain_teacher:
     priority: 3
     conda:
         "../envs/train.yaml"
-    threads: bind(F.threads)
+    threads: F.threads(config)
     resources:
         mem_mb=16000,
         runtime=bind(R.runtime, "pretrain"),
@@ -48,7 +48,7 @@ rule cache_scores:
     priority: 2
     conda:
         "../envs/train.yaml"
-    threads: bind(F.threads)
+    threads: F.threads(config)
     resources:
         mem_mb=8000,
         runtime=bind(R.runtime, "cache_scores"),

@@ -17,7 +17,7 @@ rule finetune_teacher:
     priority: 2
     conda:
         "../envs/train.yaml"
-    threads: bind(F.threads)
+    threads: F.threads(config)
     resources:
         mem_mb=12000,
         runtime=bind(R.runtime, "finetune"),
@@ -47,7 +47,7 @@ rule train_student:
     priority: 1
     conda:
         "../envs/train.yaml"
-    threads: bind(F.threads)
+    threads: F.threads(config)
     resources:
         mem_mb=16000,
         runtime=bind(R.runtime, "student"),

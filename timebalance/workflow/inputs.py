@@ -26,8 +26,9 @@ def gpus(config: dict, wildcards) -> int:
     return 0 if backbone(config, wildcards) == "tiny" else 1
 
 
-def threads(config: dict, wildcards) -> int:
-    """CPU cores a training, scoring or evaluation job asks for: the schedule's `threads`."""
+def threads(config: dict) -> int:
+    """CPU cores a training, scoring or evaluation job asks for: the schedule's `threads`
+    (one value per run: the rules read it once, not per job)."""
     return int(C.schedule(config)["threads"])
 
 
