@@ -11,7 +11,10 @@ folder.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +53,12 @@ def job_stats(output: str) -> dict[str, int]:
     return stats
 
 
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """Send `sig` to the process group `proc` leads (it and the jobs it started)."""
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(proc.pid, sig)
+
+
 def run_snakemake(
     args: list[str], *, workdir: str | Path, stop_on_jobs: bool = False
 ) -> tuple[Sample, str]:
@@ -69,12 +78,15 @@ def run_snakemake(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
+            start_new_session=True,  # its jobs in its process group: stopped with it
         ) as proc:
             assert proc.stdout is not None
             for line in proc.stdout:
                 lines.append(line)
                 if stop_on_jobs and line.startswith("Job stats:"):
-                    proc.terminate()
+                    # The whole group: Snakemake alone may let a started job finish and
+                    # write its output (a CI run saw a 30 s job complete after SIGTERM).
+                    _signal_group(proc, signal.SIGTERM)
                     stopped.append(True)
                     break
             try:
@@ -82,7 +94,7 @@ def run_snakemake(
                 # (a CI run hung here once, Snakemake idle after SIGTERM).
                 rest, _ = proc.communicate(timeout=30)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _signal_group(proc, signal.SIGKILL)
                 rest, _ = proc.communicate()
             lines.append(rest or "")
             lines.append(f"[exit {proc.returncode}]")
