@@ -37,9 +37,10 @@ from timebalance.benchmarks.loader import (
 from timebalance.benchmarks.student_step import measure_student_step
 from timebalance.benchmarks.timing import Sample, interleaved, ratio, summarize
 from timebalance.data.clips import ClipDataset, read_frames
+from timebalance.data.transforms import COLOUR_MODES
 
 ROOT = Path(__file__).resolve().parents[2]
-CLIP = {"crop_size": 16, "crop_scale": [0.5, 1.0], "clip_len": 4, "stride": 2}
+CLIP = {"crop_size": 16, "crop_scale": [0.5, 1.0], "colour": "fused", "clip_len": 4, "stride": 2}
 
 
 def positive_finite(x) -> bool:
@@ -170,8 +171,12 @@ def test_loader_result_structure_and_ratios(loader_result):
             assert ratios["jpeg_bound"] == bound
             assert ratios["share_of_jpeg_bound"] == pytest.approx(med[bound] / med["ours"])
             assert all(positive_finite(v) for k, v in ratios.items() if k != "jpeg_bound")
+    assert set(r["augment_only_by_colour"]) == set(COLOUR_MODES)
+    assert r["augment_only"] == r["augment_only_by_colour"]["fused"]  # the configured mode
     ops = r["augment_ops_ms"]
-    assert all(positive_finite(ops[k]) for k in ("resized_crop", "hue", "normalise"))
+    assert ops["mode"] == "fused"
+    assert all(positive_finite(ops["torchvision"][k]) for k in ("resized_crop", "hue", "normalise"))
+    assert all(positive_finite(ops["fused"][k]) for k in ("affine_build", "affine_apply"))
 
 
 # ------------------------------------------------------------------ extraction, student step

@@ -7,11 +7,13 @@ import torch
 import torchvision.transforms.v2.functional as F
 
 from timebalance.data.transforms import (
+    COLOUR_MODES,
     KINETICS_MEAN,
     KINETICS_STD,
     ClipAugment,
     EvalTransform,
     adjust_hue,
+    hue_rotation,
     random_resized_crop_params,
 )
 
@@ -42,10 +44,11 @@ def test_augment_shape_dtype_and_determinism():
     assert not torch.equal(out, aug(clip, gen(2)))
 
 
-def test_same_parameters_for_every_frame_of_a_clip():
+@pytest.mark.parametrize("colour", COLOUR_MODES)
+def test_same_parameters_for_every_frame_of_a_clip(colour):
     frame = random_clip(t=1, seed=3)
     clip = frame.expand(6, -1, -1, -1).contiguous()  # 6 identical frames
-    aug = ClipAugment(16, jitter_p=1.0, grey_p=0.0)
+    aug = ClipAugment(16, jitter_p=1.0, grey_p=0.0, colour=colour)
     for seed in range(8):
         out = aug(clip, gen(seed))
         assert torch.equal(out, out[:, :1].expand_as(out)), seed
@@ -72,9 +75,10 @@ def test_custom_normalisation():
     assert torch.allclose(ev(clip), torch.ones(3, 2, 8, 8))
 
 
-def test_flip_and_greyscale_apply_to_the_whole_clip():
+@pytest.mark.parametrize("colour", COLOUR_MODES)
+def test_flip_and_greyscale_apply_to_the_whole_clip(colour):
     clip = random_clip()
-    base = dict(scale=(0.5, 1.0), jitter_p=0.0)
+    base = dict(scale=(0.5, 1.0), jitter_p=0.0, colour=colour)
     plain = ClipAugment(16, flip_p=0.0, grey_p=0.0, **base)(clip, gen(5))
     flipped = ClipAugment(16, flip_p=1.0, grey_p=0.0, **base)(clip, gen(5))
     # The draws happen whether or not an op applies: same generator -> same crop.
@@ -86,9 +90,10 @@ def test_flip_and_greyscale_apply_to_the_whole_clip():
     assert not torch.allclose(unnormalise(plain)[0], unnormalise(plain)[1], atol=1e-2)
 
 
-def test_jitter_changes_colours_within_range():
+@pytest.mark.parametrize("colour", COLOUR_MODES)
+def test_jitter_changes_colours_within_range(colour):
     clip = random_clip()
-    kw = dict(scale=(1.0, 1.0), ratio=(1.25, 1.25), flip_p=0.0, grey_p=0.0)
+    kw = dict(scale=(1.0, 1.0), ratio=(1.25, 1.25), flip_p=0.0, grey_p=0.0, colour=colour)
     off = ClipAugment(16, jitter_p=0.0, **kw)(clip, gen(0))
     on = ClipAugment(16, jitter_p=1.0, **kw)(clip, gen(0))
     assert not torch.allclose(on, off, atol=1e-3)
@@ -138,6 +143,7 @@ def test_eval_crops_of_portrait_frames_run_along_the_height():
         (lambda: ClipAugment(16, scale=(0.0, 1.0)), "scale"),
         (lambda: ClipAugment(16, grey_p=1.5), "grey_p"),
         (lambda: ClipAugment(16, std=(1, 1)), "mean and std"),
+        (lambda: ClipAugment(16, colour="exact"), "colour must be one of"),
     ],
 )
 def test_bad_arguments(make, message):
@@ -168,3 +174,68 @@ def test_adjust_hue_equals_torchvision(factor):
 def test_adjust_hue_rejects_factor_out_of_range():
     with pytest.raises(ValueError, match="hue_factor"):
         adjust_hue(torch.rand(1, 3, 2, 2), 0.6)
+
+
+def _two_modes(clip: torch.Tensor, seed: int, **kw) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """Both colour modes on one clip from the same seed, and each generator's next draw."""
+    outs, after = [], []
+    for colour in ("torchvision", "fused"):
+        g = gen(seed)
+        outs.append(ClipAugment(16, colour=colour, **kw)(clip, g))
+        after.append(float(torch.rand((), generator=g)))
+    return outs[0], outs[1], after
+
+
+def test_fused_colour_equals_torchvision_without_clamps_and_hue():
+    # mid-range pixels and mild factors: no op pushes a value past 0 or 1, so torchvision's
+    # clamps between ops do nothing and the composed affine map must give the same pixels;
+    # frames of different brightness check contrast's per-frame mean grey level
+    clip = torch.randint(90, 160, (5, 3, 20, 24), dtype=torch.uint8, generator=gen(1))
+    clip[2:] //= 2
+    for seed in range(10):
+        for grey_p in (0.0, 1.0):
+            kw = dict(scale=(0.5, 1.0), jitter=(0.2, 0.2, 0.2, 0.0), jitter_p=1.0, grey_p=grey_p)
+            exact, fused, after = _two_modes(clip, seed, **kw)
+            assert torch.allclose(exact, fused, atol=2e-5), (seed, grey_p)
+            assert after[0] == after[1], "the modes must draw the same random numbers"
+
+
+def test_fused_colour_stays_close_to_torchvision_with_hue_and_clamps():
+    clip = random_clip(t=4, h=24, w=24, seed=7)
+    gaps = []
+    for seed in range(16):
+        exact, fused, after = _two_modes(clip, seed, jitter_p=1.0, grey_p=0.0)
+        assert after[0] == after[1]
+        values = unnormalise(fused)
+        assert values.min() >= -1e-5 and values.max() <= 1 + 1e-5
+        gaps.append(float((unnormalise(exact) - values).abs().mean()))
+    # the same draws give the same kind of change (a tenth of the range at most on average),
+    # not an identical one: HSV's hue path and the clamps between ops differ
+    assert max(gaps) < 0.1 and sum(gaps) / len(gaps) < 0.05, gaps
+
+
+def test_hue_rotation_is_a_hue_shift_about_the_grey_axis():
+    import numpy as np
+
+    red, green, blue = np.eye(3)
+    assert np.allclose(hue_rotation(1 / 3) @ red, green)  # as HSV: red + 1/3 turn = green
+    assert np.allclose(hue_rotation(-1 / 3) @ red, blue)
+    grey = np.full(3, 0.4)
+    colour = np.array([0.7, 0.3, 0.2])
+    for shift in (-0.5, -0.1, 0.05, 0.25):
+        rot = hue_rotation(shift)
+        assert np.allclose(rot @ rot.T, np.eye(3))  # a rotation: keeps chroma
+        assert np.allclose(rot @ grey, grey)
+        assert np.isclose((rot @ colour).mean(), colour.mean())
+
+    # shifts move HSV hue the same way by about the same amount (HSV's hue is hexagonal,
+    # the rotation circular: they agree at multiples of 1/6 turn)
+    def hsv_hue(rgb: np.ndarray) -> float:
+        r, g, b = rgb
+        hi, lo = rgb.max(), rgb.min()
+        sector = {0: (g - b) / (hi - lo), 1: 2 + (b - r) / (hi - lo), 2: 4 + (r - g) / (hi - lo)}
+        return sector[int(rgb.argmax())] / 6
+
+    for shift in (-0.1, -0.05, 0.03, 0.1, 1 / 6):
+        moved = hsv_hue(hue_rotation(shift) @ colour) - hsv_hue(colour)
+        assert abs((moved - shift + 0.5) % 1 - 0.5) < 0.015, shift

@@ -12,7 +12,7 @@ from torch import nn
 from tests.methods.test_stages import CLIPS, RUN, toy  # noqa: F401 (toy is a fixture)
 from timebalance.data.multiscale import MultiScaleClipDataset, multiscale_starts
 from timebalance.data.strong_augment import WeakStrongAugment
-from timebalance.data.transforms import KINETICS_MEAN, KINETICS_STD
+from timebalance.data.transforms import KINETICS_MEAN, KINETICS_STD, ClipAugment
 from timebalance.engine.trainer import OptimSettings
 from timebalance.losses.mtl import TemporalHead
 from timebalance.methods.classifier import load_classifier_checkpoint
@@ -71,19 +71,23 @@ def _unnormalise(x: torch.Tensor) -> torch.Tensor:
     return x * std + mean
 
 
-def test_strong_view_is_the_weak_view_plus_colour_ops():
+@pytest.mark.parametrize("colour", ["fused", "torchvision"])
+def test_strong_view_is_the_weak_view_plus_colour_ops(colour):
     clip = torch.randint(0, 256, (4, 3, 20, 24), dtype=torch.uint8)
-    off = WeakStrongAugment(16, scale=(0.5, 1.0), jitter_p=0.0, grey_p=0.0)
+    off = WeakStrongAugment(16, scale=(0.5, 1.0), jitter_p=0.0, grey_p=0.0, colour=colour)
     weak, strong = off(clip, torch.Generator().manual_seed(3))
     assert weak.shape == (3, 4, 16, 16) and torch.equal(weak, strong)
     # the same generator state gives the same weak view through .weak()
     assert torch.equal(off.weak(clip, torch.Generator().manual_seed(3)), weak)
-    grey = WeakStrongAugment(16, scale=(0.5, 1.0), jitter_p=0.0, grey_p=1.0)
+    grey = WeakStrongAugment(16, scale=(0.5, 1.0), jitter_p=0.0, grey_p=1.0, colour=colour)
     weak_g, strong_g = grey(clip, torch.Generator().manual_seed(3))
     assert torch.equal(weak_g, weak), "the colour ops must not change the weak view"
     rgb = _unnormalise(strong_g)
     assert torch.allclose(rgb[0], rgb[1], atol=1e-5) and torch.allclose(rgb[1], rgb[2], atol=1e-5)
     assert not torch.allclose(strong_g, weak_g)
+    # the weak view is the augmentation's plain crop, whatever the colour mode
+    plain = ClipAugment(16, scale=(0.5, 1.0), flip_p=0.5, jitter_p=0.0, grey_p=0.0)
+    assert torch.allclose(weak, plain(clip, torch.Generator().manual_seed(3)), atol=1e-5)
 
 
 def test_multiscale_starts_nest_long_clips_around_the_short_one():

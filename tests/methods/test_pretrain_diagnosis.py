@@ -37,6 +37,7 @@ SETTINGS = PretrainSettings(
     crop_size=SIZE,
     crop_scale=(0.6, 1.0),
     flip_p=None,
+    colour="fused",
     temperature=0.1,
     local_local_reduction="sum",
     batch_size=8,

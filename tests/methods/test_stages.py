@@ -36,7 +36,13 @@ from timebalance.methods.student import train_student
 
 SIZE, N_FRAMES = 32, 16
 CLIPS = ClipSettings(
-    crop_size=SIZE, crop_scale=(0.6, 1.0), clip_len=8, stride=2, batch_size=8, workers=0
+    crop_size=SIZE,
+    crop_scale=(0.6, 1.0),
+    colour="fused",
+    clip_len=8,
+    stride=2,
+    batch_size=8,
+    workers=0,
 )
 OPTIM = OptimSettings(
     epochs=10, lr=2e-3, weight_decay=0.0, warmup_epochs=1, patience=5, max_steps_per_epoch=None
@@ -222,6 +228,7 @@ def _pretrain_settings(kind: str) -> PretrainSettings:
         crop_size=SIZE,
         crop_scale=(0.6, 1.0),
         flip_p=None,
+        colour="fused",
         temperature=0.1,
         local_local_reduction="mean",
         batch_size=8,

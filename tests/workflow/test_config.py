@@ -192,6 +192,32 @@ def test_labels_only_students_take_the_finetuning_epochs(config):
     assert epochs("variants/sup_sslinit") == epochs("variants/scratch_sup") == 7
 
 
+def test_colour_mode_reaches_every_training_stage(schema):
+    import inspect
+
+    from timebalance.data.strong_augment import WeakStrongAugment
+    from timebalance.data.transforms import COLOUR_MODES, ClipAugment
+    from timebalance.methods.settings import FinetuneSettings, PretrainSettings
+
+    colour = schema["properties"]["augment"]["properties"]["colour"]
+    assert tuple(colour["enum"]) == COLOUR_MODES
+    for cls in (ClipAugment, WeakStrongAugment):
+        assert inspect.signature(cls).parameters["colour"].default == colour["default"]
+    config = raw_config()
+    config["augment"] = {"colour": "torchvision"}
+    validate(config)
+    wc = SimpleNamespace(
+        dataset="synthetic", kind="invariant", n="4", ps="0", seed="0", model="student"
+    )
+    pre = PretrainSettings.from_dict(F.pretrain_settings(config, wc))
+    fine = FinetuneSettings.from_dict(F.finetune_settings(config, wc))
+    assert pre.augment().colour == fine.clips.augment().colour == "torchvision"
+    assert F.student_settings(config, wc)["clips"]["colour"] == "torchvision"
+    config["augment"] = {"colour": "exact"}
+    with pytest.raises(Exception, match="exact"):
+        validate(config)
+
+
 def test_crop_scale_reaches_every_training_stage(schema):
     from timebalance.data.transforms import DEFAULT_CROP_SCALE
 

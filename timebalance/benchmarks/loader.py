@@ -25,6 +25,7 @@ worker's setting): clips per second of one worker core. Wall-clock figures are k
 
 from __future__ import annotations
 
+import copy
 import importlib
 import statistics
 import warnings
@@ -41,7 +42,14 @@ from torchvision.io import ImageReadMode, decode_jpeg, read_file
 from timebalance.benchmarks.inputs import VideoSet
 from timebalance.benchmarks.timing import interleaved, ratio, summarize
 from timebalance.data.clips import ClipDataset, read_frames
-from timebalance.data.transforms import ClipAugment
+from timebalance.data.transforms import (
+    COLOUR_MODES,
+    ClipAugment,
+    ColourAffine,
+    adjust_hue,
+    frame_means,
+    planar_float,
+)
 
 LOADERS = (
     "ours",
@@ -191,39 +199,60 @@ def dataset_args(videos: VideoSet, clip: dict, seed: int) -> dict:
         "stride": clip["stride"],
         "train": True,
         "seed": seed,
-        "augment": ClipAugment(clip["crop_size"], scale=tuple(clip["crop_scale"])),
+        "augment": ClipAugment(
+            clip["crop_size"], scale=tuple(clip["crop_scale"]), colour=clip["colour"]
+        ),
     }
 
 
 def augment_profile(augment: ClipAugment, frames: torch.Tensor, *, repeats: int) -> dict:
     """Median CPU milliseconds of each operation of ``augment`` on one decoded clip (uint8
-    T x 3 x H x W), each applied unconditionally at a mid-range strength: where the
-    augmentation's time goes."""
+    T x 3 x H x W), in both colour modes, each op applied unconditionally at a mid-range
+    strength: where the augmentation's time goes."""
     top, left = frames.shape[-2] // 8, frames.shape[-1] // 8
     h, w = frames.shape[-2] - 2 * top, frames.shape[-1] - 2 * left
     size = [augment.size, augment.size]
     cropped = F.resized_crop(frames, top, left, h, w, size, antialias=True)
     x = cropped.float().div(255)
-    ops: dict[str, Callable[[], object]] = {
-        "resized_crop": lambda: F.resized_crop(frames, top, left, h, w, size, antialias=True),
-        "to_float": lambda: cropped.float().div_(255),
-        "brightness": lambda: F.adjust_brightness(x, 1.2),
-        "contrast": lambda: F.adjust_contrast(x, 1.2),
-        "saturation": lambda: F.adjust_saturation(x, 1.2),
-        "hue": lambda: F.adjust_hue(x, 0.05),
-        "greyscale": lambda: F.rgb_to_grayscale(x, num_output_channels=3),
-        "normalise": lambda: augment.normalise(x).permute(1, 0, 2, 3).contiguous(),
+    planar = planar_float(cropped)
+    means = frame_means(planar)
+    mild = (0.2, 0.2, 0.2, 0.05)
+
+    def affine() -> ColourAffine:
+        colour = ColourAffine(planar.shape[1])
+        colour.jitter(mild, torch.Generator().manual_seed(0), means)
+        colour.greyscale()
+        return colour
+
+    built = affine()
+    ops: dict[str, dict[str, Callable[[], object]]] = {
+        "fused": {
+            "resized_crop": lambda: F.resized_crop(frames, top, left, h, w, size, antialias=True),
+            "planar_float": lambda: planar_float(cropped),
+            "frame_means": lambda: frame_means(planar),
+            "affine_build": affine,
+            "affine_apply": lambda: built.apply(planar, augment.normalise),
+        },
+        "torchvision": {
+            "resized_crop": lambda: F.resized_crop(frames, top, left, h, w, size, antialias=True),
+            "to_float": lambda: cropped.float().div_(255),
+            "brightness": lambda: F.adjust_brightness(x, 1.2),
+            "contrast": lambda: F.adjust_contrast(x, 1.2),
+            "saturation": lambda: F.adjust_saturation(x, 1.2),
+            "hue": lambda: adjust_hue(x, 0.05),
+            "greyscale": lambda: F.rgb_to_grayscale(x, num_output_channels=3),
+            "normalise": lambda: augment.normalise(x).permute(1, 0, 2, 3).contiguous(),
+        },
     }
-    samples = interleaved(ops, repeats=repeats)
-    out = {name: 1000 * statistics.median(t.cpu_s for t in s) for name, s in samples.items()}
-    # How often each op runs per clip with this augmentation's probabilities.
-    out["applied_per_clip"] = {
-        "brightness": augment.jitter_p,
-        "contrast": augment.jitter_p,
-        "saturation": augment.jitter_p,
-        "hue": augment.jitter_p,
-        "greyscale": augment.grey_p,
-    }
+    fns = {f"{mode}/{op}": fn for mode, table in ops.items() for op, fn in table.items()}
+    samples = interleaved(fns, repeats=repeats)
+    out: dict = {"mode": augment.colour}
+    for mode, table in ops.items():
+        out[mode] = {
+            op: 1000 * statistics.median(t.cpu_s for t in samples[f"{mode}/{op}"]) for op in table
+        }
+    # How often each colour op runs per clip with this augmentation's probabilities.
+    out["applied_per_clip"] = {"jitter": augment.jitter_p, "greyscale": augment.grey_p}
     return out
 
 
@@ -309,12 +338,19 @@ def measure_loader(
 
     decoded = [sources["ours"](i, idx) for _, i, idx in plan]
 
-    def augment_only() -> None:
-        for (epoch, i, _), frames in zip(plan, decoded, strict=True):
-            ours.set_epoch(epoch)
-            augment(frames, ours.rngs(i)[1])
+    def augment_only(mode: str) -> Callable[[], None]:
+        aug = copy.copy(augment)
+        aug.colour = mode
 
-    fns: dict[str, Callable[[], None]] = {"ours": ours_clips, "augment_only": augment_only}
+        def run() -> None:
+            for (epoch, i, _), frames in zip(plan, decoded, strict=True):
+                ours.set_epoch(epoch)
+                aug(frames, ours.rngs(i)[1])
+
+        return run
+
+    fns: dict[str, Callable[[], None]] = {"ours": ours_clips}
+    fns.update({f"augment_only/{mode}": augment_only(mode) for mode in COLOUR_MODES})
     fns.update({name: train_clips(name) for name in sources if name != "ours"})
     fns.update({f"{name}/decode": decode_only(name) for name in sources})
     samples = interleaved(fns, repeats=repeats)
@@ -326,7 +362,11 @@ def measure_loader(
         "clip": {**clip, "clips_per_video": clips_per_video, "clips_per_repeat": n},
         "pipelines": pipelines,
         "decode_only": decoding,
-        "augment_only": summarize(samples["augment_only"], n, "clips"),
+        # the augmentation alone: the configured colour mode, and each mode
+        "augment_only": summarize(samples[f"augment_only/{augment.colour}"], n, "clips"),
+        "augment_only_by_colour": {
+            mode: summarize(samples[f"augment_only/{mode}"], n, "clips") for mode in COLOUR_MODES
+        },
         "augment_ops_ms": augment_profile(augment, decoded[0], repeats=max(5, repeats)),
         "unavailable": unavailable,
         "ratios": {

@@ -306,8 +306,10 @@ def table(results: dict) -> str:
             for key, value in r.items():
                 if key != "jpeg_bound":
                     rows.append((f"loader {name}", f"{kind}: {key}", _fmt(value)))
-        ops = res["augment_ops_ms"]
-        top = sorted((k for k in ops if k != "applied_per_clip"), key=lambda k: -ops[k])[:3]
+        for mode, t in res["augment_only_by_colour"].items():
+            rows.append((f"loader {name}", f"augment only, colour {mode}", _per(t, "clips")))
+        ops = res["augment_ops_ms"][res["augment_ops_ms"]["mode"]]
+        top = sorted(ops, key=lambda k: -ops[k])[:3]
         rows.append(
             (f"loader {name}", "augment ms/op", ", ".join(f"{k} {ops[k]:.2f}" for k in top))
         )

@@ -20,10 +20,13 @@ import torchvision.transforms.v2.functional as F
 from timebalance.data.transforms import (
     KINETICS_MEAN,
     KINETICS_STD,
+    ColourAffine,
     _check_clip,
     _Normalise,
     check_augment_args,
     colour_jitter,
+    frame_means,
+    planar_float,
     random_resized_crop_params,
 )
 
@@ -43,6 +46,7 @@ class WeakStrongAugment:
         jitter_p: probability of the colour jitter in the strong view.
         grey_p: probability of greyscale in the strong view.
         mean, std: per-channel normalisation after the [0, 1] scaling.
+        colour: "fused" or "torchvision": how the colour ops run (``transforms.ClipAugment``).
 
     ``weak(clip, g)`` returns the weak view; ``__call__(clip, g)`` returns (weak, strong) of
     the same crop. Both float 3 x T x size x size.
@@ -60,40 +64,53 @@ class WeakStrongAugment:
         grey_p: float = 0.2,
         mean: Sequence[float] = KINETICS_MEAN,
         std: Sequence[float] = KINETICS_STD,
+        colour: str = "fused",
     ) -> None:
         check_augment_args(
-            size, scale, ratio, jitter, flip_p=flip_p, jitter_p=jitter_p, grey_p=grey_p
+            size, scale, ratio, jitter, colour, flip_p=flip_p, jitter_p=jitter_p, grey_p=grey_p
         )
+        self.colour = colour
         self.size, self.scale, self.ratio = int(size), tuple(scale), tuple(ratio)
         self.flip_p, self.jitter = flip_p, tuple(jitter)
         self.jitter_p, self.grey_p = jitter_p, grey_p
         self.normalise = _Normalise(mean, std)
 
-    def _weak01(self, clip: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        """uint8 T x 3 x H x W -> the weak view, float T x 3 x size x size in [0, 1]."""
+    def _crop(self, clip: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """uint8 T x 3 x H x W -> the weak view's crop and flip, uint8 T x 3 x size x size."""
         _check_clip(clip)
         top, left, h, w = random_resized_crop_params(*clip.shape[-2:], self.scale, self.ratio, g)
         flip = float(torch.rand((), generator=g))
         x = F.resized_crop(clip, top, left, h, w, [self.size, self.size], antialias=True)
-        if flip < self.flip_p:
-            x = x.flip(-1)
-        return x.float().div_(255)
+        return x.flip(-1) if flip < self.flip_p else x
 
     def _out(self, x: torch.Tensor) -> torch.Tensor:
         return self.normalise(x).permute(1, 0, 2, 3).contiguous()
 
     def weak(self, clip: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """A_w: uint8 T x 3 x H x W -> float 3 x T x size x size."""
-        return self._out(self._weak01(clip, g))
+        x = self._crop(clip, g)
+        if self.colour == "fused":
+            planar = planar_float(x)
+            return ColourAffine(planar.shape[1]).apply(planar, self.normalise)
+        return self._out(x.float().div_(255))
 
     def __call__(self, clip: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(A_w(x), A_s(x)) of one clip, the strong view built on the weak one."""
-        weak = self._weak01(clip, g)
+        x = self._crop(clip, g)
         # Both draws happen whether or not their op applies, so the stream stays aligned.
         do_jitter, grey = (float(u) for u in torch.rand(2, generator=g))
-        strong = weak
+        if self.colour == "fused":
+            planar = planar_float(x)
+            weak, strong = ColourAffine(planar.shape[1]), ColourAffine(planar.shape[1])
+            if do_jitter < self.jitter_p:
+                strong.jitter(self.jitter, g, frame_means(planar))
+            if grey < self.grey_p:
+                strong.greyscale()
+            return weak.apply(planar, self.normalise), strong.apply(planar, self.normalise)
+        weak01 = x.float().div_(255)
+        strong = weak01
         if do_jitter < self.jitter_p:
             strong = colour_jitter(strong, self.jitter, g)
         if grey < self.grey_p:
             strong = F.rgb_to_grayscale(strong, num_output_channels=3)
-        return self._out(weak), self._out(strong)
+        return self._out(weak01), self._out(strong)

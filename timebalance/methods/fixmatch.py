@@ -78,6 +78,7 @@ class ViewSettings(Settings):
             jitter=self.jitter,
             jitter_p=self.jitter_p,
             grey_p=self.grey_p,
+            colour=clips.colour,
         )
 
 

@@ -31,6 +31,7 @@ class PretrainSettings(Settings):
     crop_size: int
     crop_scale: tuple[float, float]  # area share range of the random resized crop
     flip_p: float | None  # horizontal flip probability (None: ClipAugment's default)
+    colour: str  # how the colour ops run: transforms.COLOUR_MODES
     temperature: float
     local_local_reduction: str  # "mean" or "sum" over videos for L_D1
     batch_size: int
@@ -67,7 +68,7 @@ class PretrainSettings(Settings):
     def augment(self) -> ClipAugment:
         """The pretraining clips' augmentation (each clip drawn on its own)."""
         flip = {} if self.flip_p is None else {"flip_p": self.flip_p}
-        return ClipAugment(self.crop_size, scale=self.crop_scale, **flip)
+        return ClipAugment(self.crop_size, scale=self.crop_scale, colour=self.colour, **flip)
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,14 @@ class ClipSettings(Settings):
 
     crop_size: int
     crop_scale: tuple[float, float]  # area share range of the random resized crop
+    colour: str  # how the colour ops run: transforms.COLOUR_MODES
     clip_len: int
     stride: int
     batch_size: int
     workers: int
 
     def augment(self) -> ClipAugment:
-        return ClipAugment(self.crop_size, scale=self.crop_scale)
+        return ClipAugment(self.crop_size, scale=self.crop_scale, colour=self.colour)
 
 
 @dataclass(frozen=True)

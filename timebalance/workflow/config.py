@@ -196,7 +196,7 @@ def crop_scale(config: dict, dataset_name: str) -> list[float]:
 def pretrain_augment(config: dict, dataset_name: str) -> dict:
     """Spatial augmentation of the pretraining clips on this dataset: `crop_scale` (the
     dataset's unless `pretrain_augment.crop_scale` sets one) and `flip_p` (None: the
-    augmentation's default, as the other stages)."""
+    augmentation's default, as the other stages); the colour mode of every stage."""
     own = dataset(config, dataset_name).get("pretrain_augment") or {}
     scale = own.get("crop_scale")
     return {
@@ -204,6 +204,7 @@ def pretrain_augment(config: dict, dataset_name: str) -> dict:
         if scale is None
         else [float(x) for x in scale],
         "flip_p": None if own.get("flip_p") is None else float(own["flip_p"]),
+        "colour": config["augment"]["colour"],
     }
 
 
@@ -215,6 +216,7 @@ def clips(config: dict, stage: str, dataset_name: str) -> dict:
     return {
         "crop_size": crop_size(config, dataset_name),
         "crop_scale": crop_scale(config, dataset_name),
+        "colour": config["augment"]["colour"],
         "clip_len": int(shape["clip_len"]),
         "stride": int(shape["stride"]),
         "batch_size": int(sch["batch_size"]),

@@ -173,7 +173,7 @@ def pretrain_settings(config: dict, wildcards) -> dict:
         "n_clips": int(wildcards.n),
         "clip_len": pre["clip_len"],
         "crop_size": C.crop_size(config, wildcards.dataset),
-        **C.pretrain_augment(config, wildcards.dataset),  # crop_scale, flip_p
+        **C.pretrain_augment(config, wildcards.dataset),  # crop_scale, flip_p, colour
         "temperature": pre["temperature"],
         "local_local_reduction": pre["local_local_reduction"],
         "batch_size": sch["pretrain_batch_size"],
