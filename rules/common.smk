@@ -24,13 +24,21 @@ def demo_targets():
     return F.demo_targets(config)
 
 
+# What each module's import statements say, kept beside Snakemake's own state in the
+# working directory: a new process (every dry run, every cluster job) reads it instead of
+# parsing the whole package again. Keyed by the files' contents, never stale.
+IMPORT_CACHE = code_deps.ImportCache(
+    Path(".snakemake") / "timebalance" / "imports.json"
+)
+
+
 def code(script):
     """Version of the package modules workflow_scripts/<script>.py runs (from its imports),
     taken from the checkout holding this Snakefile: a param, so editing a module reruns
     exactly the jobs that run it."""
     base = Path(workflow.basedir)
     return code_deps.code_version(
-        base / "workflow_scripts" / f"{script}.py", base / "timebalance"
+        base / "workflow_scripts" / f"{script}.py", base / "timebalance", IMPORT_CACHE
     )
 
 

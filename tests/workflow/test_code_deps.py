@@ -169,3 +169,99 @@ def test_closure_holds_every_module_the_script_really_imports():
 def test_no_import_cycle_in_the_package():
     cycles = D.import_cycles(PACKAGE)
     assert cycles == [], f"import cycles: {cycles}"
+
+
+def _fresh_process(monkeypatch) -> list[str]:
+    """Forget what this process parsed (as a new process would); the files parsed from now
+    on are recorded in the returned list."""
+    D._imported_names.cache_clear()
+    D._resolved_imports.cache_clear()
+    parsed: list[str] = []
+    parse = D._parse_imports
+    monkeypatch.setattr(
+        D, "_parse_imports", lambda source, file, *a: parsed.append(file) or parse(source, file, *a)
+    )
+    return parsed
+
+
+def test_import_cache_spares_a_new_process_the_parsing(tmp_path, monkeypatch):
+    scripts = [script_path(stem) for stem in sorted(set(RULES.values()))]
+    expected = [D.code_version(s, PACKAGE) for s in scripts]
+    path = tmp_path / "state" / "imports.json"
+    parsed = _fresh_process(monkeypatch)
+    assert [D.code_version(s, PACKAGE, D.ImportCache(path)) for s in scripts] == expected
+    assert parsed and path.exists()  # each file parsed once, then written
+    parsed = _fresh_process(monkeypatch)
+    assert [D.code_version(s, PACKAGE, D.ImportCache(path)) for s in scripts] == expected
+    assert parsed == []
+
+
+def test_import_cache_is_keyed_by_the_bytes_not_the_mtime(tmp_path, monkeypatch):
+    pkg = tmp_path / "timebalance"
+    (pkg / "a").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("__version__ = '1.0'\n")
+    (pkg / "a" / "__init__.py").write_text("")
+    (pkg / "b.py").write_text("")
+    (pkg / "c.py").write_text("")
+    module = pkg / "a" / "m.py"
+    module.write_text("from timebalance import b\n")
+    script = tmp_path / "script.py"
+    script.write_text("import timebalance.a.m\n")
+    cache = tmp_path / "imports.json"
+    _fresh_process(monkeypatch)
+    assert "b.py" in rel_to(pkg, D.closure(script, pkg, D.ImportCache(cache)))
+    D.code_version(script, pkg, D.ImportCache(cache))  # writes the cache
+    stat = module.stat()
+    module.write_text("from timebalance import c\n")  # same size, same mtime: only the bytes
+    os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    parsed = _fresh_process(monkeypatch)
+    found = rel_to(pkg, D.closure(script, pkg, D.ImportCache(cache)))
+    assert "c.py" in found and "b.py" not in found
+    # The edited module is parsed again (and c.py, seen for the first time); nothing else.
+    assert sorted(parsed) == sorted(str(f.resolve()) for f in (module, pkg / "c.py"))
+
+
+@pytest.mark.parametrize(
+    "stored", ["{not json", '["a list"]', '{"parser": "another", "entries": {}}', "{}"]
+)
+def test_an_unusable_import_cache_is_ignored_and_replaced(tmp_path, monkeypatch, stored):
+    script = script_path("tables")
+    expected = D.code_version(script, PACKAGE)
+    path = tmp_path / "imports.json"
+    path.write_text(stored)
+    parsed = _fresh_process(monkeypatch)
+    assert D.code_version(script, PACKAGE, D.ImportCache(path)) == expected
+    assert parsed  # nothing was taken from it
+    parsed = _fresh_process(monkeypatch)
+    assert D.code_version(script, PACKAGE, D.ImportCache(path)) == expected
+    assert parsed == []  # rewritten in this version's format
+
+
+def test_an_unwritable_import_cache_only_costs_the_parsing(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    script = script_path("tables")
+    expected = D.code_version(script, PACKAGE)
+    _fresh_process(monkeypatch)
+    cache = D.ImportCache(blocker / "imports.json")  # its folder cannot be made
+    assert D.code_version(script, PACKAGE, cache) == expected
+    assert list(tmp_path.iterdir()) == [blocker]
+
+
+def test_a_full_import_cache_keeps_only_what_was_used(tmp_path, monkeypatch):
+    script = script_path("tables")
+    path = tmp_path / "imports.json"
+    _fresh_process(monkeypatch)
+    D.code_version(script, PACKAGE, D.ImportCache(path))
+    used = json.loads(path.read_text())["entries"]
+    stored = json.loads(path.read_text())
+    stored["entries"].update({f"{n:064x}:timebalance.old:0": [] for n in range(5)})
+    path.write_text(json.dumps(stored))
+    monkeypatch.setattr(D.ImportCache, "MAX_ENTRIES", len(used) + 5)
+    _fresh_process(monkeypatch)
+    D.code_version(script_path("claims"), PACKAGE, D.ImportCache(path))  # adds entries
+    kept = json.loads(path.read_text())["entries"]
+    assert not any(":timebalance.old:" in key for key in kept)
+    parsed = _fresh_process(monkeypatch)  # what it kept is what claims needs
+    D.code_version(script_path("claims"), PACKAGE, D.ImportCache(path))
+    assert parsed == []

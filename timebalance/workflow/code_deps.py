@@ -15,13 +15,20 @@ Speed: the Snakefile asks for the version of every rule's script each time Snake
 (every dry run, every cluster job), so a file's import statements are read once per process
 (cached per file version; only statements are walked, never expressions) and module names
 are resolved against one listing of the package per `closure` call, not one `stat` each.
+Parsing every module (`ast.parse`, ~0.3 s for the package) would still be paid by every new
+process, so an `ImportCache` keeps what each source says across processes: keyed by the
+sha256 of the file's bytes (never by its path or mtime) and dropped whole when this module's
+own source changes, it cannot return the imports of another version of a file.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
+import json
 import os
+import uuid
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,11 +40,22 @@ def module_file(
 ) -> Path | None:
     """The source of a dotted module name of the package (None: not a module of it).
     `files`: the package's source files (`package_files`), looked up instead of the disk."""
+    if files is not None:
+        return _listed_module_file(package_root, module, files)
+    return _module_file(package_root, module, Path.is_file)
+
+
+@lru_cache(maxsize=8192)
+def _listed_module_file(package_root: Path, module: str, files: frozenset[Path]) -> Path | None:
+    """`module_file` against one listing (cached: the same modules are imported by many)."""
+    return _module_file(package_root, module, files.__contains__)
+
+
+def _module_file(package_root: Path, module: str, exists) -> Path | None:
     parts = module.split(".")
     if parts[0] != PACKAGE:
         return None
     base = package_root.joinpath(*parts[1:])
-    exists = Path.is_file if files is None else files.__contains__
     if exists(base / "__init__.py"):
         return base / "__init__.py"
     if len(parts) > 1 and exists(base.with_suffix(".py")):
@@ -45,20 +63,22 @@ def module_file(
     return None
 
 
-_LISTINGS: dict[Path, frozenset[Path]] = {}
+_LISTINGS: dict[Path, tuple[frozenset[str], frozenset[Path]]] = {}
 
 
 def package_files(package_root: Path) -> frozenset[Path]:
     """Every .py file under the (resolved) package root: one listing, no stat per file. An
-    unchanged listing is returned as the same object, so the caches keyed by it hit at once."""
-    found: set[Path] = set()
+    unchanged listing is returned as the same object, so the caches keyed by it hit at once
+    (and its paths are only built when it changed)."""
+    found: set[str] = set()
     for folder, dirs, names in os.walk(package_root):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
-        found.update(Path(folder, n) for n in names if n.endswith(".py"))
-    listing = frozenset(found)
-    if _LISTINGS.get(package_root) != listing:
-        _LISTINGS[package_root] = listing
-    return _LISTINGS[package_root]
+        found.update(os.path.join(folder, n) for n in names if n.endswith(".py"))
+    names = frozenset(found)
+    previous = _LISTINGS.get(package_root)
+    if previous is None or previous[0] != names:
+        _LISTINGS[package_root] = (names, frozenset(map(Path, names)))
+    return _LISTINGS[package_root][1]
 
 
 def _module_name(package_root: Path, file: Path) -> str:
@@ -95,14 +115,107 @@ def _executed_nodes(tree: ast.AST):
                 stack.extend(v for v in value if isinstance(v, _BLOCKS))
 
 
+class ImportCache:
+    """The imports read from source files, kept in a JSON file across processes.
+
+    An entry is keyed by the sha256 of a file's bytes, its module name and whether it is a
+    package (all that `_parse_imports` reads), so an edited, moved or checked-out file is
+    simply parsed again. The whole file is ignored when it was written by another version of
+    this module (its sha256 is stored in it), when it cannot be read, and when it is not
+    this format. Written atomically (a temporary file renamed over it); a failed write only
+    costs the next process the parsing. Past `MAX_ENTRIES` (old versions of edited files
+    pile up), only the entries this process used are written back.
+    """
+
+    MAX_ENTRIES = 1024
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._entries: dict[str, list[list]] | None = None
+        self._used: set[str] = set()
+        self._dirty = False
+
+    @staticmethod
+    def key(source: bytes, module: str, is_package: bool) -> str:
+        return f"{hashlib.sha256(source).hexdigest()}:{module}:{int(is_package)}"
+
+    def _load(self) -> dict[str, list[list]]:
+        if self._entries is None:
+            self._entries = {}
+            with contextlib.suppress(OSError, ValueError):
+                stored = json.loads(self.path.read_text())
+                if (
+                    isinstance(stored, dict)
+                    and stored.get("parser") == _parser_version()
+                    and isinstance(stored.get("entries"), dict)
+                ):
+                    self._entries = stored["entries"]
+        return self._entries
+
+    def get(self, key: str) -> frozenset[tuple[str, bool]] | None:
+        found = self._load().get(key)
+        if not isinstance(found, list):
+            return None
+        with contextlib.suppress(TypeError, ValueError):
+            names = frozenset((str(name), bool(must)) for name, must in found)
+            self._used.add(key)
+            return names
+        return None
+
+    def put(self, key: str, names: frozenset[tuple[str, bool]]) -> None:
+        self._load()[key] = sorted([name, must] for name, must in names)
+        self._used.add(key)
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the entries when some were added since the last save."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        entries = self._load()
+        if len(entries) > self.MAX_ENTRIES:
+            entries = {key: entries[key] for key in self._used}
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex}")
+        with contextlib.suppress(OSError):
+            payload = json.dumps({"parser": _parser_version(), "entries": entries})
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with open(tmp, "x") as out:
+                    out.write(payload)
+                os.replace(tmp, self.path)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+
+@lru_cache(maxsize=1)
+def _parser_version() -> str:
+    """sha256 of this module's source: a cache written by other parsing code is not used."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
 @lru_cache(maxsize=1024)
 def _imported_names(
-    file: str, mtime_ns: int, module: str, is_package: bool
+    file: str, mtime_ns: int, module: str, is_package: bool, cache: ImportCache | None = None
 ) -> frozenset[tuple[str, bool]]:
     """(dotted name, must be a module) of each import in a source file: `import x.y` gives
     (x.y, True); `from x import y` gives (x, True) and (x.y, False), as y may be a submodule
-    or a name defined in x. Cached per file version (the mtime is part of the key)."""
-    tree = ast.parse(Path(file).read_bytes(), filename=file)
+    or a name defined in x. Cached per file version (the mtime is part of the key), and in
+    `cache` across processes (by the file's bytes)."""
+    source = Path(file).read_bytes()
+    if cache is None:
+        return _parse_imports(source, file, module, is_package)
+    key = ImportCache.key(source, module, is_package)
+    names = cache.get(key)
+    if names is None:
+        names = _parse_imports(source, file, module, is_package)
+        cache.put(key, names)
+    return names
+
+
+def _parse_imports(
+    source: bytes, file: str, module: str, is_package: bool
+) -> frozenset[tuple[str, bool]]:
+    tree = ast.parse(source, filename=file)
     package = module if is_package else module.rpartition(".")[0]
     names: set[tuple[str, bool]] = set()
     for node in _executed_nodes(tree):
@@ -120,10 +233,16 @@ def _imported_names(
     return frozenset(names)
 
 
-def imports(package_root: Path, file: Path, files: frozenset[Path] | None = None) -> set[Path]:
+def imports(
+    package_root: Path,
+    file: Path,
+    files: frozenset[Path] | None = None,
+    cache: ImportCache | None = None,
+) -> set[Path]:
     """The package's own source files that importing/running `file` executes directly: each
     imported module and the __init__.py of every package above it. `files`: the package's
-    source files (`package_files` of the resolved root; None lists them).
+    source files (`package_files` of the resolved root; None lists them); `cache`: where
+    the import statements read are kept across processes (None: parse every file).
 
     Raises:
         ImportError: `file` imports a module of the package that does not exist.
@@ -132,18 +251,23 @@ def imports(package_root: Path, file: Path, files: frozenset[Path] | None = None
     file = file.resolve()
     if files is None:
         files = package_files(package_root)
-    return set(_resolved_imports(package_root, file, file.stat().st_mtime_ns, files))
+    return set(_resolved_imports(package_root, file, file.stat().st_mtime_ns, files, cache))
 
 
 @lru_cache(maxsize=4096)
 def _resolved_imports(
-    package_root: Path, file: Path, mtime_ns: int, files: frozenset[Path]
+    package_root: Path,
+    file: Path,
+    mtime_ns: int,
+    files: frozenset[Path],
+    cache: ImportCache | None = None,
 ) -> frozenset[Path]:
     """`imports` of one version of `file` against one listing of the package (cached: every
     rule's script imports the same few modules)."""
     inside = file.is_relative_to(package_root)
     module = _module_name(package_root, file) if inside else "__main__"
-    names = _imported_names(str(file), mtime_ns, module, inside and file.name == "__init__.py")
+    is_package = inside and file.name == "__init__.py"
+    names = _imported_names(str(file), mtime_ns, module, is_package, cache)
     found: set[Path] = set()
     for name, must_be_module in names:
         parts = name.split(".")
@@ -161,41 +285,59 @@ def _resolved_imports(
     return frozenset(found)
 
 
-def closure(script: str | Path, package_root: str | Path) -> list[Path]:
-    """Every package source file `script` runs, transitively, sorted."""
+def closure(
+    script: str | Path, package_root: str | Path, cache: ImportCache | None = None
+) -> list[Path]:
+    """Every package source file `script` runs, transitively, sorted. `cache`: as for
+    `imports`."""
     package_root = Path(package_root).resolve()
     files = package_files(package_root)
     seen: set[Path] = set()
-    todo = list(imports(package_root, Path(script), files))
+    todo = list(imports(package_root, Path(script), files, cache))
     while todo:
         file = todo.pop()  # resolved already: a file of the listing
         if file not in seen:
             seen.add(file)
-            todo += _resolved_imports(package_root, file, file.stat().st_mtime_ns, files)
+            mtime_ns = file.stat().st_mtime_ns
+            todo += _resolved_imports(package_root, file, mtime_ns, files, cache)
     return sorted(seen)
 
 
 def version(package_root: Path) -> str:
     """`__version__` of the package, read from its __init__.py without importing it."""
-    tree = ast.parse((package_root / "__init__.py").read_text())
-    for node in tree.body:
+    init = package_root / "__init__.py"
+    found = _assigned_version(init.read_text())
+    if found is None:
+        raise ValueError(f'{init}: no `__version__ = "..."` assignment')
+    return found
+
+
+@lru_cache(maxsize=16)
+def _assigned_version(source: str) -> str | None:
+    """The `__version__ = "..."` of a module's source (cached by the text: read per rule)."""
+    for node in ast.parse(source).body:
         if (
             isinstance(node, ast.Assign)
             and any(isinstance(t, ast.Name) and t.id == "__version__" for t in node.targets)
             and isinstance(node.value, ast.Constant)
         ):
             return str(node.value.value)
-    raise ValueError(f'{package_root / "__init__.py"}: no `__version__ = "..."` assignment')
+    return None
 
 
-def code_version(script: str | Path, package_root: str | Path) -> str:
+def code_version(
+    script: str | Path, package_root: str | Path, cache: ImportCache | None = None
+) -> str:
     """Package version + a short sha256 over (path relative to the package, bytes) of every
-    package module `script` runs."""
+    package module `script` runs. `cache`: where the import statements read are kept across
+    processes (the version does not depend on it)."""
     package_root = Path(package_root).resolve()
     digest = hashlib.sha256()
-    for file in closure(script, package_root):
+    for file in closure(script, package_root, cache):
         digest.update(file.relative_to(package_root).as_posix().encode())
         digest.update(file.read_bytes())
+    if cache is not None:
+        cache.save()
     return f"{version(package_root)}+{digest.hexdigest()[:12]}"
 
 
