@@ -20,14 +20,9 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 def validated(config: dict) -> dict:
     """What rules/common.smk does with the config: fix command-line types, validate against
     the schema (which fills in its defaults), run the cross-key checks."""
-    from snakemake.utils import validate
+    from timebalance.workflow.config import validate
 
-    from timebalance.workflow.config import check_config, coerce_command_line
-
-    coerce_command_line(config)
-    validate(config, str(SCHEMA))
-    check_config(config)
-    return config
+    return validate(config, SCHEMA)
 
 
 def tiny_config() -> dict:

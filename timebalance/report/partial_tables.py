@@ -37,14 +37,10 @@ def partial_tables(config: dict, grid: str) -> dict[str, str]:
 def validated_config(path: str | Path) -> dict:
     """config.yaml validated against rules/config.schema.yaml (the schema's defaults filled
     in), as the workflow sees it."""
-    from snakemake.utils import validate
-
-    from timebalance.workflow.config import check_config
+    from timebalance.workflow.config import validate
 
     config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    validate(config, str(ROOT / "rules" / "config.schema.yaml"))
-    check_config(config)
-    return config
+    return validate(config, ROOT / "rules" / "config.schema.yaml")
 
 
 def main(argv: list[str]) -> int:

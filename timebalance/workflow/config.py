@@ -1,14 +1,17 @@
 """The validated config, resolved for the rules: schedules, datasets, stage settings and
 student variants, plus the cross-key checks the JSON schema cannot express.
 
-Defaults live in rules/config.schema.yaml only: Snakemake's `validate` writes them into the
-config (set_default), so every function here reads keys directly and expects a validated
-config (tests validate theirs the same way). Pure functions of the config, no I/O, no torch.
+Defaults live in rules/config.schema.yaml only: `validate` writes them into the config
+(`fill_defaults`, as Snakemake's validate with set_default), so every function here reads
+keys directly and expects a validated config (tests validate theirs the same way). Pure
+functions of the config (`validate` reads the schema file), no torch.
 """
 
 from __future__ import annotations
 
+import copy
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from timebalance.workflow import paths as P
@@ -40,23 +43,53 @@ def coerce_command_line(config: dict) -> dict:
 
 def validate(config: dict, schema: str | Path) -> dict:
     """What the workflow does with its config at start: fix command-line types, validate
-    against the schema (Snakemake's validate, which also fills in the schema's defaults), run
-    the cross-key checks. A schema error is re-raised as a short ConfigError: the key, the
-    value and what is allowed (Snakemake's own message appends the whole sub-schema)."""
+    against the schema, filling in its defaults (``fill_defaults``), run the cross-key
+    checks. A schema error is raised as a short ConfigError: the key, the value and what is
+    allowed."""
     import jsonschema
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate as schema_validate
 
     coerce_command_line(config)
     try:
-        schema_validate(config, str(Path(schema).absolute()))
-    except WorkflowError as err:
-        cause = err.__cause__ or err.__context__  # raised while handling the schema error
-        if not isinstance(cause, jsonschema.ValidationError):
-            raise
-        raise ConfigError(schema_message(cause)) from None
+        fill_defaults(config, load_schema(Path(schema).absolute()))
+    except jsonschema.ValidationError as err:
+        raise ConfigError(schema_message(err)) from None
     check_config(config)
     return config
+
+
+@lru_cache(maxsize=4)
+def load_schema(path: Path) -> dict:
+    """The schema file, read once per process with libyaml's parser when PyYAML has it
+    (Snakemake's validate reads it with the pure-Python one: ~0.1 s of every start)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+
+
+def fill_defaults(config: dict, schema: dict) -> None:
+    """Validate ``config`` against ``schema`` (JSON Schema 2020-12, references inside the
+    schema) and set each missing key that has a ``default`` where its object is: what
+    Snakemake's ``validate(config, schema, set_default=True)`` does (jsonschema's documented
+    extension), without re-reading the schema, and with each default a copy of its own.
+
+    Raises:
+        jsonschema.ValidationError: the most relevant violation (``best_match``).
+    """
+    from jsonschema import Draft202012Validator, validators
+
+    check_properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, sub):
+        if isinstance(instance, dict):
+            for key, subschema in properties.items():
+                if "default" in subschema:
+                    # a copy: the schema is cached, and a config may be edited later
+                    instance.setdefault(key, copy.deepcopy(subschema["default"]))
+        yield from check_properties(validator, properties, instance, sub)
+
+    with_defaults = validators.extend(Draft202012Validator, {"properties": set_defaults})
+    with_defaults(schema).validate(config)
 
 
 def _key(path) -> str:
