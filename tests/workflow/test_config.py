@@ -214,7 +214,7 @@ def test_colour_mode_reaches_every_training_stage(schema):
     assert pre.augment().colour == fine.clips.augment().colour == "torchvision"
     assert F.student_settings(config, wc)["clips"]["colour"] == "torchvision"
     config["augment"] = {"colour": "exact"}
-    with pytest.raises(Exception, match="exact"):
+    with pytest.raises(C.ConfigError, match=r"augment\.colour.*exact"):
         validate(config)
 
 

@@ -74,7 +74,7 @@ def fill_defaults(config: dict, schema: dict) -> None:
     extension), without re-reading the schema, and with each default a copy of its own.
 
     Raises:
-        jsonschema.ValidationError: the most relevant violation (``best_match``).
+        jsonschema.ValidationError: the first violation found (as Snakemake's validate).
     """
     from jsonschema import Draft202012Validator, validators
 

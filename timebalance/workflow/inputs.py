@@ -285,13 +285,10 @@ def check_method_variants(config: dict, schema: str | Path) -> None:
     """Each variant's settings (its method's section with the overrides) against the
     schema of that section, so a bad value stops the run before any job starts."""
     import jsonschema
-    import yaml
 
-    # libyaml's parser when PyYAML has it (the same documents, ~5x faster on the schema);
-    # one validator per method (jsonschema.validate checks the schema itself at each call).
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    text = Path(schema).read_text()
-    sections = yaml.load(text, Loader=loader)["properties"]["methods"]["properties"]
+    # the schema as validate read it (cached); one validator per method (jsonschema.validate
+    # checks the schema itself at each call)
+    sections = C.load_schema(Path(schema).absolute())["properties"]["methods"]["properties"]
     validators: dict[str, jsonschema.protocols.Validator] = {}
     for name, method in method_names(config).items():
         if name == method:
