@@ -16,6 +16,7 @@ independent of the DataLoader's worker count and order; call ``set_epoch`` befor
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -51,13 +52,16 @@ def read_frames(frames_dir: Path, indices: np.ndarray, *, video: str = "") -> to
     # simplejpeg (libjpeg-turbo, like torchvision's decode_jpeg, and pixel-identical to it:
     # tests/benchmarks) decodes the small frames of a clip 1.6-2.5x faster per core.
     decoded = []
+    folder = os.fspath(frames_dir)
     for i in unique.tolist():
-        path = frames_dir / f"{i + 1:05d}.jpg"
+        name = f"{i + 1:05d}.jpg"
+        path = os.path.join(folder, name)
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as file:
+                data = file.read()
         except FileNotFoundError:
             raise FileNotFoundError(
-                f"video {video!r}: frame {path.name} is missing in {frames_dir} (its "
+                f"video {video!r}: frame {name} is missing in {frames_dir} (its "
                 "list says it has more frames); re-run frame extraction for this video"
             ) from None
         except OSError as err:
@@ -71,8 +75,13 @@ def read_frames(frames_dir: Path, indices: np.ndarray, *, video: str = "") -> to
             f"video {video!r}: the frames in {frames_dir} differ in size "
             f"({sorted({d.shape[:2] for d in decoded})}); re-run frame extraction for this video"
         )
-    frames = torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2)
-    return frames[torch.from_numpy(inverse.reshape(-1))]
+    frames = np.stack(decoded)  # T' x H x W x 3
+    inverse = inverse.reshape(-1)
+    if len(inverse) != len(unique) or np.any(inverse != np.arange(len(inverse))):
+        # repeated or unsorted indices: gather the rows here (torch's index on the
+        # channels-last view below took 0.45 ms for 8 frames of 171 x 128, numpy's 0.01)
+        frames = frames[inverse]
+    return torch.from_numpy(frames).permute(0, 3, 1, 2)
 
 
 # ---------------------------------------------------------------- datasets
