@@ -76,14 +76,15 @@ def optional_module(name: str) -> ModuleType | str:
         return f"{type(err).__name__}: {err}"
 
 
-def _unique(indices: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+def _unique(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     unique, inverse = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
-    return unique, torch.from_numpy(inverse.reshape(-1))
+    return unique, inverse.reshape(-1)
 
 
-def _hwc_frames(arrays: list[np.ndarray], inverse: torch.Tensor) -> torch.Tensor:
-    """T x H x W x 3 uint8 arrays -> T' x 3 x H x W (the layout ClipAugment takes)."""
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)[inverse]
+def _hwc_frames(arrays: list[np.ndarray], inverse: np.ndarray) -> torch.Tensor:
+    """T x H x W x 3 uint8 arrays -> T' x 3 x H x W (the layout ClipAugment takes), gathered
+    in numpy as our read_frames does (torch's index on the channels-last view is slow)."""
+    return torch.from_numpy(np.stack(arrays)[inverse]).permute(0, 3, 1, 2)
 
 
 # ------------------------------------------------------------------ frame sources
@@ -122,7 +123,7 @@ def pyav_pytorchvideo(
         got = 0 if clip is None else clip.shape[1]
         raise ValueError(f"{path}: pytorchvideo returned {got} frames for {first}..{last}")
     frames = clip[:, torch.from_numpy(unique - first)].permute(1, 0, 2, 3).to(torch.uint8)
-    return frames[inverse]
+    return frames[torch.from_numpy(inverse)]
 
 
 def pyav_seek(av: ModuleType, path: str, indices: np.ndarray, fps: Fraction) -> torch.Tensor:
@@ -162,7 +163,7 @@ def jpeg_torchvision(frames_dir: Path, indices: np.ndarray) -> torch.Tensor:
     with warnings.catch_warnings():  # torchvision >= 0.29 warns on every image-io call
         warnings.filterwarnings("ignore", "The image decoding", DeprecationWarning)
         data = [read_file(str(frames_dir / f"{k + 1:05d}.jpg")) for k in unique.tolist()]
-        return torch.stack(decode_jpeg(data, mode=ImageReadMode.RGB))[inverse]
+        return torch.stack(decode_jpeg(data, mode=ImageReadMode.RGB))[torch.from_numpy(inverse)]
 
 
 # ------------------------------------------------------------------ the clips
