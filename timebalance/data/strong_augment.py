@@ -20,13 +20,10 @@ import torchvision.transforms.v2.functional as F
 from timebalance.data.transforms import (
     KINETICS_MEAN,
     KINETICS_STD,
-    ColourAffine,
     _check_clip,
     _Normalise,
     check_augment_args,
-    colour_jitter,
-    frame_means,
-    planar_float,
+    colour_views,
     random_resized_crop_params,
 )
 
@@ -83,34 +80,22 @@ class WeakStrongAugment:
         x = F.resized_crop(clip, top, left, h, w, [self.size, self.size], antialias=True)
         return x.flip(-1) if flip < self.flip_p else x
 
-    def _out(self, x: torch.Tensor) -> torch.Tensor:
-        return self.normalise(x).permute(1, 0, 2, 3).contiguous()
+    def _views(
+        self, x: torch.Tensor, views: list[tuple[bool, bool]], g: torch.Generator
+    ) -> list[torch.Tensor]:
+        return colour_views(
+            x, views, colour=self.colour, jitter=self.jitter, g=g, normalise=self.normalise
+        )
 
     def weak(self, clip: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """A_w: uint8 T x 3 x H x W -> float 3 x T x size x size."""
-        x = self._crop(clip, g)
-        if self.colour == "fused":
-            planar = planar_float(x)
-            return ColourAffine(planar.shape[1]).apply(planar, self.normalise)
-        return self._out(x.float().div_(255))
+        return self._views(self._crop(clip, g), [(False, False)], g)[0]
 
     def __call__(self, clip: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(A_w(x), A_s(x)) of one clip, the strong view built on the weak one."""
         x = self._crop(clip, g)
         # Both draws happen whether or not their op applies, so the stream stays aligned.
         do_jitter, grey = (float(u) for u in torch.rand(2, generator=g))
-        if self.colour == "fused":
-            planar = planar_float(x)
-            weak, strong = ColourAffine(planar.shape[1]), ColourAffine(planar.shape[1])
-            if do_jitter < self.jitter_p:
-                strong.jitter(self.jitter, g, frame_means(planar))
-            if grey < self.grey_p:
-                strong.greyscale()
-            return weak.apply(planar, self.normalise), strong.apply(planar, self.normalise)
-        weak01 = x.float().div_(255)
-        strong = weak01
-        if do_jitter < self.jitter_p:
-            strong = colour_jitter(strong, self.jitter, g)
-        if grey < self.grey_p:
-            strong = F.rgb_to_grayscale(strong, num_output_channels=3)
-        return self._out(weak01), self._out(strong)
+        strong = (do_jitter < self.jitter_p, grey < self.grey_p)
+        weak_view, strong_view = self._views(x, [(False, False), strong], g)
+        return weak_view, strong_view

@@ -266,6 +266,42 @@ def frame_means(planar: torch.Tensor) -> np.ndarray:
     return planar.mean(dim=(2, 3)).T.double().numpy() / 255
 
 
+def colour_views(
+    clip: torch.Tensor,
+    views: Sequence[tuple[bool, bool]],
+    *,
+    colour: str,
+    jitter: tuple[float, float, float, float],
+    g: torch.Generator,
+    normalise: _Normalise,
+) -> list[torch.Tensor]:
+    """The colour ops of ``ClipAugment`` and ``WeakStrongAugment``: for each view
+    (jitter?, greyscale?) of one cropped uint8 clip T x 3 x H x W, the float 3 x T x H x W
+    result, normalised. The clip is converted once for all views; the jitter draws happen
+    in view order. ``colour``: one of COLOUR_MODES."""
+    if colour == "fused":
+        planar = planar_float(clip)
+        means = None
+        out = []
+        for do_jitter, grey in views:
+            ops = ColourAffine(planar.shape[1])
+            if do_jitter:
+                means = frame_means(planar) if means is None else means
+                ops.jitter(jitter, g, means)
+            if grey:
+                ops.greyscale()
+            out.append(ops.apply(planar, normalise))
+        return out
+    x01 = clip.float().div_(255)
+    out = []
+    for do_jitter, grey in views:
+        x = colour_jitter(x01, jitter, g) if do_jitter else x01
+        if grey:
+            x = F.rgb_to_grayscale(x, num_output_channels=3)
+        out.append(normalise(x).permute(1, 0, 2, 3).contiguous())
+    return out
+
+
 class ClipAugment:
     """Training augmentation of one clip, the same parameters for all its frames.
 
@@ -327,20 +363,10 @@ class ClipAugment:
         x = F.resized_crop(clip, top, left, h, w, [self.size, self.size], antialias=True)
         if flip < self.flip_p:
             x = x.flip(-1)
-        if self.colour == "fused":
-            planar = planar_float(x)
-            colour = ColourAffine(planar.shape[1])
-            if do_jitter < self.jitter_p:
-                colour.jitter(self.jitter, g, frame_means(planar))
-            if grey < self.grey_p:
-                colour.greyscale()
-            return colour.apply(planar, self.normalise)
-        x = x.float().div_(255)
-        if do_jitter < self.jitter_p:
-            x = colour_jitter(x, self.jitter, g)
-        if grey < self.grey_p:
-            x = F.rgb_to_grayscale(x, num_output_channels=3)
-        return self.normalise(x).permute(1, 0, 2, 3).contiguous()
+        view = (do_jitter < self.jitter_p, grey < self.grey_p)
+        return colour_views(
+            x, [view], colour=self.colour, jitter=self.jitter, g=g, normalise=self.normalise
+        )[0]
 
 
 def crop_offset(length: int, size: int, crop: str | int) -> int:
